@@ -3,7 +3,8 @@
     HyperFaaSError
     ├── ConfigError      a setting has a value that is not accepted
     ├── PlanError        a plan file cannot be read or is not a valid plan
-    └── SetupError       the leaf could not be reached or refused CreateFunction
+    ├── SetupError       the leaf could not be reached or refused CreateFunction
+    └── SinkError        an output file (CSV or SQLite) cannot be opened or written
 """
 
 from __future__ import annotations
@@ -16,11 +17,18 @@ class HyperFaaSError(Exception):
 class ConfigError(HyperFaaSError):
     """A setting has a value that is not accepted."""
 
-    def __init__(self, setting: str, value: object, accepted: str) -> None:
+    def __init__(
+        self, setting: str, value: object, accepted: str, flag: str | None = None
+    ) -> None:
         self.setting = setting
         self.value = value
         self.accepted = accepted
-        super().__init__(f"{setting}={value!r} is not valid: expected {accepted}")
+        self.flag = flag
+        if flag is None:
+            message = f"{setting}={value!r} is not valid: expected {accepted}"
+        else:
+            message = f"{setting} ({flag}) = {value!r} is not valid: expected {accepted}"
+        super().__init__(message)
 
 
 class PlanError(HyperFaaSError):
@@ -29,3 +37,7 @@ class PlanError(HyperFaaSError):
 
 class SetupError(HyperFaaSError):
     """The leaf could not be reached, or it refused to create a function."""
+
+
+class SinkError(HyperFaaSError):
+    """An output file (CSV or SQLite database) cannot be opened or written."""

@@ -42,6 +42,7 @@ leaf_scheduled_call_ns     ns      ``leafscheduledcalltimestamp`` trailer, Unix 
 from __future__ import annotations
 
 import dataclasses
+import operator
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,7 +80,7 @@ class RequestRecord:
 
     def as_tuple(self) -> tuple[Any, ...]:
         """Values in ``CSV_COLUMNS`` order (cheap to send between processes)."""
-        return dataclasses.astuple(self)
+        return _field_values(self)
 
     @classmethod
     def from_tuple(cls, values: tuple[Any, ...] | list[Any]) -> RequestRecord:
@@ -87,3 +88,6 @@ class RequestRecord:
 
 
 CSV_COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(RequestRecord))
+
+# dataclasses.astuple deep-copies every field: about 70 times slower for this row.
+_field_values = operator.attrgetter(*CSV_COLUMNS)
