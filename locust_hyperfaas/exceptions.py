@@ -24,11 +24,9 @@ class ConfigError(HyperFaaSError):
         self.value = value
         self.accepted = accepted
         self.flag = flag
-        if flag is None:
-            message = f"{setting}={value!r} is not valid: expected {accepted}"
-        else:
-            message = f"{setting} ({flag}) = {value!r} is not valid: expected {accepted}"
-        super().__init__(message)
+        name = setting if flag is None else f"{setting} ({flag}) "
+        equals = "=" if flag is None else "= "
+        super().__init__(f"{name}{equals}{value!r} is not valid: expected {accepted}")
 
 
 class PlanError(HyperFaaSError):
