@@ -10,14 +10,22 @@ import importlib
 import sys
 
 SUBCOMMANDS = {
-    "emulator": ("locust_hyperfaas.emulator.__main__", "start a HyperFaaS leaf emulator"),
+    "emulator": (
+        "locust_hyperfaas.emulator.__main__",
+        "start a HyperFaaS leaf emulator",
+    ),
     "plan": ("locust_hyperfaas.plan", "print or write a seeded workload plan"),
     "report": ("locust_hyperfaas.report", "summarise a run from its metrics.db"),
     "import-k6": ("locust_hyperfaas.import_k6", "load results of the k6 generator"),
 }
 
-USAGE = "usage: locust-hyperfaas {" + ",".join(SUBCOMMANDS) + "} [options]\n\n" + "\n".join(
-    f"  {name:<10} {help_text}" for name, (_, help_text) in SUBCOMMANDS.items()
+USAGE = (
+    "usage: locust-hyperfaas {"
+    + ",".join(SUBCOMMANDS)
+    + "} [options]\n\n"
+    + "\n".join(
+        f"  {name:<10} {help_text}" for name, (_, help_text) in SUBCOMMANDS.items()
+    )
 )
 
 

@@ -1,10 +1,10 @@
 """Exceptions raised by locust-hyperfaas.
 
-    HyperFaaSError
-    ├── ConfigError      a setting has a value that is not accepted
-    ├── PlanError        a plan file cannot be read or is not a valid plan
-    ├── SetupError       the leaf could not be reached or refused CreateFunction
-    └── SinkError        an output file (CSV or SQLite) cannot be opened or written
+HyperFaaSError
+├── ConfigError      a setting has a value that is not accepted
+├── PlanError        a plan file cannot be read or is not a valid plan
+├── SetupError       the leaf could not be reached or refused CreateFunction
+└── SinkError        an output file (CSV or SQLite) cannot be opened or written
 """
 
 from __future__ import annotations

@@ -36,7 +36,9 @@ def _discover() -> dict[str, FunctionSpec]:
             logger.warning("Entry point %s is not a FunctionSpec; ignored.", entry.name)
             continue
         if spec.name in found:
-            logger.warning("Function %s from %s shadows a built-in one.", spec.name, entry.value)
+            logger.warning(
+                "Function %s from %s shadows a built-in one.", spec.name, entry.value
+            )
         found[spec.name] = spec
     return found
 
@@ -54,4 +56,6 @@ def get(name: str) -> FunctionSpec:
     try:
         return registry()[name]
     except KeyError:
-        raise KeyError(f"unknown function {name!r}; known: {', '.join(registry())}") from None
+        raise KeyError(
+            f"unknown function {name!r}; known: {', '.join(registry())}"
+        ) from None

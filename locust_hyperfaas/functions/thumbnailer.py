@@ -23,14 +23,10 @@ SOURCE_SIZE = (640, 480)
 @functools.cache
 def source_image_b64() -> str:
     """A deterministic 640x480 JPEG (gradient and shapes), base64-encoded."""
-    width, height = SOURCE_SIZE
-    image = Image.new("RGB", SOURCE_SIZE)
-    pixels = image.load()
-    for x in range(width):
-        for y in range(0, height, 4):
-            colour = (x * 255 // width, y * 255 // height, 128)
-            for dy in range(4):
-                pixels[x, y + dy] = colour
+    horizontal = Image.linear_gradient("L").rotate(90).resize(SOURCE_SIZE)
+    vertical = Image.linear_gradient("L").resize(SOURCE_SIZE)
+    flat = Image.new("L", SOURCE_SIZE, 128)
+    image = Image.merge("RGB", (horizontal, vertical, flat))
     draw = ImageDraw.Draw(image)
     draw.ellipse((160, 80, 480, 400), outline=(255, 255, 255), width=8)
     draw.rectangle((40, 40, 200, 140), fill=(20, 20, 160))

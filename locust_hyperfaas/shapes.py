@@ -1,0 +1,246 @@
+"""Load shapes that send a plan's calls at its planned instants.
+
+A shape here does not set the load; the arrival clocks do (``scheduler.py``).
+The shape keeps each function's pool of VUs (Locust users) between the active
+scenario's preallocated and max VUs, growing it by one for every dropped call,
+and ends the run when the plan ends.
+
+- ``SeededWorkloadShape`` runs the seeded plan from the settings, or the plan
+  file given with ``--plan``.
+- ``ConstantArrivalRateShape`` and ``RampingArrivalRateShape`` run one
+  scenario per function, set by class attributes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+from locust import LoadTestShape
+
+from .config import Settings, parse_duration_ms
+from .exceptions import ConfigError, HyperFaaSError
+from .plan import Plan, Scenario, Stage, generate_plan, load_plan
+
+logger = logging.getLogger(__name__)
+
+# Start a scenario's VUs this long before its first instant.
+LOOKAHEAD_MS = 1500
+# Locust's spawn rate is not used by the pool dispatcher, which starts every
+# VU at once, as k6 preallocates them; Locust only needs a value.
+SPAWN_RATE = 100
+
+
+class PoolCounts(list):
+    """User classes to run, with the exact number of users for each.
+
+    Returned as the third item of ``tick()``; ``PoolDispatcher`` reads the
+    counts. Two ticks differ when any count differs.
+    """
+
+    def __init__(self, counts: dict[type, int]) -> None:
+        super().__init__(cls for cls, count in counts.items() if count > 0)
+        self.counts = {cls.__name__: count for cls, count in counts.items()}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PoolCounts) and self.counts == other.counts
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class PoolDispatcher:
+    """Locust user dispatcher that starts exactly the counts a ``PoolCounts`` asks.
+
+    Each class's users are split evenly over the workers (sorted by id), and
+    every worker gets at least one user of each running class, because each
+    worker sends its own share of every scenario's calls.
+    """
+
+    def __init__(self, worker_nodes: list[Any], user_classes: list[type]) -> None:
+        self._workers = sorted(worker_nodes, key=lambda node: node.id)
+        self._class_names = sorted(cls.__name__ for cls in user_classes)
+        self._counts: dict[str, int] = {}
+        self._pending = False
+        self._dispatch_iteration_durations: list[float] = []
+
+    @property
+    def dispatch_in_progress(self) -> bool:
+        return self._pending
+
+    @property
+    def dispatch_iteration_durations(self) -> list[float]:
+        return self._dispatch_iteration_durations
+
+    def new_dispatch(
+        self, target_user_count: int, spawn_rate: float, user_classes: Any = None
+    ) -> None:
+        if isinstance(user_classes, PoolCounts):
+            self._counts = dict(user_classes.counts)
+        self._pending = True
+
+    def add_worker(self, worker_node: Any) -> None:
+        self._workers = sorted([*self._workers, worker_node], key=lambda node: node.id)
+        self._pending = True
+
+    def remove_worker(self, worker_node: Any) -> None:
+        self._workers = [node for node in self._workers if node.id != worker_node.id]
+        self._pending = True
+
+    def get_current_user_count(self) -> int:
+        return sum(sum(counts.values()) for counts in self._distribution().values())
+
+    def __iter__(self) -> PoolDispatcher:
+        return self
+
+    def __next__(self) -> dict[str, dict[str, int]]:
+        if not self._pending:
+            raise StopIteration
+        self._pending = False
+        return self._distribution()
+
+    def _distribution(self) -> dict[str, dict[str, int]]:
+        workers = len(self._workers)
+        result: dict[str, dict[str, int]] = {node.id: {} for node in self._workers}
+        for name in self._class_names:
+            total = self._counts.get(name, 0)
+            for index, node in enumerate(self._workers):
+                share = total // workers + (1 if index < total % workers else 0)
+                result[node.id][name] = max(share, 1) if total > 0 else 0
+        return result
+
+
+class ArrivalShape(LoadTestShape):
+    """Base of the shapes that run a plan open-loop (not used directly)."""
+
+    abstract = True
+
+    def build_plan(self, settings: Settings, functions: list[str]) -> Plan:
+        """The plan to run, for the functions whose users are in the locustfile."""
+        raise NotImplementedError
+
+    def tick(self) -> tuple[int, float, PoolCounts] | None:
+        from .runtime import get_runtime
+
+        runtime = get_runtime(self.runner.environment)
+        try:
+            if runtime.run is None:
+                runtime.reload_settings()
+            plan = runtime.prepare_plan()
+        except HyperFaaSError as exc:
+            logger.error("Cannot start the run: %s", exc)
+            return None
+        elapsed = runtime.elapsed_ms()
+        if elapsed is not None and elapsed >= plan.end_ms:
+            if runtime.run is not None:
+                runtime.run.completed = True
+            return None
+        targets = runtime.pool_targets(max(elapsed or 0.0, 0.0))
+        counts = {
+            cls: targets.get(getattr(cls, "function", ""), 0)
+            for cls in self.runner.user_classes
+        }
+        return sum(counts.values()), SPAWN_RATE, PoolCounts(counts)
+
+
+class SeededWorkloadShape(ArrivalShape):
+    """Runs the seeded workload plan (or the ``--plan`` file) of the settings."""
+
+    def build_plan(self, settings: Settings, functions: list[str]) -> Plan:
+        plan = (
+            load_plan(settings.plan_path, settings)
+            if settings.plan_path
+            else generate_plan(settings)
+        )
+        kept = tuple(s for s in plan.scenarios if s.function in functions)
+        return dataclasses.replace(plan, scenarios=kept)
+
+
+class _SingleScenarioShape(ArrivalShape):
+    abstract = True
+    duration: str = "60s"
+    preallocated_vus: int = 10
+    max_vus: int = 100
+    functions: tuple[str, ...] = ()
+
+    def _scenarios(self, settings: Settings, functions: list[str]) -> list[Scenario]:
+        raise NotImplementedError
+
+    def build_plan(self, settings: Settings, functions: list[str]) -> Plan:
+        chosen = [f for f in functions if not self.functions or f in self.functions]
+        return Plan(
+            seed=settings.seed,
+            total_duration_ms=self._duration_ms(),
+            scenarios=tuple(self._scenarios(settings, chosen)),
+        )
+
+    def _duration_ms(self) -> int:
+        try:
+            return parse_duration_ms(str(self.duration))
+        except ConfigError:
+            raise ConfigError(
+                f"{type(self).__name__}.duration",
+                self.duration,
+                "a duration such as 60s or 2m",
+            ) from None
+
+
+class ConstantArrivalRateShape(_SingleScenarioShape):
+    """Every function in the locustfile at ``rate`` calls/s for ``duration``."""
+
+    abstract = True
+    rate: float = 10.0
+
+    def _scenarios(self, settings: Settings, functions: list[str]) -> list[Scenario]:
+        return [
+            Scenario(
+                name=f"{name}-0",
+                function=name,
+                image_tag=settings.functions[name].image_tag,
+                executor="constant-arrival-rate",
+                start_ms=0,
+                duration_ms=self._duration_ms(),
+                rate=float(self.rate),
+                start_rate=None,
+                stages=(),
+                preallocated_vus=self.preallocated_vus,
+                max_vus=max(self.max_vus, self.preallocated_vus),
+            )
+            for name in functions
+        ]
+
+
+class RampingArrivalRateShape(_SingleScenarioShape):
+    """Every function from ``start_rate`` through ``stages`` of (duration, target rate)."""
+
+    abstract = True
+    start_rate: float = 0.0
+    stages: tuple[tuple[str, float], ...] = (("60s", 10.0),)
+
+    def _duration_ms(self) -> int:
+        return sum(parse_duration_ms(str(duration)) for duration, _ in self.stages)
+
+    def _scenarios(self, settings: Settings, functions: list[str]) -> list[Scenario]:
+        stages = tuple(
+            Stage(duration_ms=parse_duration_ms(str(d)), target=float(t))
+            for d, t in self.stages
+        )
+        return [
+            Scenario(
+                name=f"{name}-0",
+                function=name,
+                image_tag=settings.functions[name].image_tag,
+                executor="ramping-arrival-rate",
+                start_ms=0,
+                duration_ms=self._duration_ms(),
+                rate=None,
+                start_rate=float(self.start_rate),
+                stages=stages,
+                preallocated_vus=self.preallocated_vus,
+                max_vus=max(self.max_vus, self.preallocated_vus),
+            )
+            for name in functions
+        ]
