@@ -260,18 +260,26 @@ def _read_plan(path: Path) -> _Plan:
         raise ImportK6Error(f"{path}: no such file") from None
     except OSError as exc:
         raise ImportK6Error(f"{path}: cannot be read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ImportK6Error(f"{path}: not a text file") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ImportK6Error(f"{path}: not JSON ({exc})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("scenarios"), dict):
+    metadata = data.get("metadata") if isinstance(data, dict) else None
+    scenarios = data.get("scenarios") if isinstance(data, dict) else None
+    if (
+        not isinstance(metadata, dict)
+        or not isinstance(scenarios, dict)
+        or not all(isinstance(s, dict) for s in scenarios.values())
+    ):
         raise ImportK6Error(
             f"{path}: not a generated_scenarios.json (expected an object with"
-            " 'metadata' and 'scenarios')"
+            " a 'metadata' object and a 'scenarios' object of scenarios)"
         )
-    metadata = data.get("metadata") or {}
-    configuration = metadata.get("configuration") or {}
-    scenarios: dict[str, Any] = data["scenarios"]
+    configuration = metadata.get("configuration")
+    if not isinstance(configuration, dict):
+        configuration = {}
 
     function_ids: dict[str, str] = {}
     for key, value in metadata.items():
@@ -330,45 +338,44 @@ def _default_image_tag(function: str) -> str:
 def _scenario_rows(plan: _Plan, start_ns: int) -> list[tuple[Any, ...]]:
     rows = []
     for name, scenario in plan.data["scenarios"].items():
-        function = plan.scenario_functions[name]
-        per_s = 1000.0 / (duration_ms(scenario.get("timeUnit", "1s")) or 1000.0)
-        offset_ms = duration_ms(scenario.get("startTime", "0s")) or 0.0
-        executor = scenario.get("executor")
-        rate = start_rate = target_rate = None
-        if executor == "ramping-arrival-rate":
-            stages = scenario.get("stages") or []
-            start_rate = float(scenario.get("startRate", 0)) * per_s
-            length_ms = 0.0
-            planned = 0.0
-            previous = start_rate
-            for stage in stages:
-                stage_ms = duration_ms(stage.get("duration")) or 0.0
-                target = float(stage.get("target", 0)) * per_s
-                planned += (previous + target) / 2 * stage_ms / 1000
-                length_ms += stage_ms
-                previous = target
-            target_rate = previous
-        else:
-            length_ms = duration_ms(scenario.get("duration")) or 0.0
-            rate = float(scenario.get("rate", 0)) * per_s
-            planned = rate * length_ms / 1000
-        rows.append(
-            (
-                name,
-                function,
-                plan.scenario_tags.get(name) or plan.image_tags.get(function),
-                executor,
-                start_ns + round(offset_ms * 1_000_000),
-                round(length_ms),
-                rate,
-                start_rate,
-                target_rate,
-                round(planned),
-                scenario.get("preAllocatedVUs"),
-                scenario.get("maxVUs"),
-            )
-        )
+        try:
+            rows.append(_scenario_row(plan, name, scenario, start_ns))
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise ImportK6Error(f"scenario {name!r} of the plan: {exc}") from None
     return rows
+
+
+def _scenario_row(
+    plan: _Plan, name: str, scenario: dict[str, Any], start_ns: int
+) -> tuple[Any, ...]:
+    function = plan.scenario_functions[name]
+    per_s = 1000.0 / (duration_ms(scenario.get("timeUnit", "1s")) or 1000.0)
+    offset_ms = duration_ms(scenario.get("startTime", "0s")) or 0.0
+    executor = scenario.get("executor")
+    rate = start_rate = target_rate = None
+
+    if executor == "ramping-arrival-rate":
+        start_rate = previous = float(scenario.get("startRate", 0)) * per_s
+        length_ms = planned = 0.0
+        for stage in scenario.get("stages") or []:
+            stage_ms = duration_ms(stage.get("duration")) or 0.0
+            target = float(stage.get("target", 0)) * per_s
+            planned += (previous + target) / 2 * stage_ms / 1000
+            length_ms += stage_ms
+            previous = target
+        target_rate = previous
+    else:
+        length_ms = duration_ms(scenario.get("duration")) or 0.0
+        rate = float(scenario.get("rate", 0)) * per_s
+        planned = rate * length_ms / 1000
+
+    image_tag = plan.scenario_tags.get(name) or plan.image_tags.get(function)
+    return (
+        (name, function, image_tag, executor)
+        + (start_ns + round(offset_ms * 1_000_000), round(length_ms))
+        + (rate, start_rate, target_rate, round(planned))
+        + (scenario.get("preAllocatedVUs"), scenario.get("maxVUs"))
+    )
 
 
 # The CSV.
@@ -392,13 +399,17 @@ def _read_samples(path: Path) -> _Samples:
     except OSError as exc:
         raise ImportK6Error(f"{path}: cannot be read: {exc.strerror}") from None
     with file:
-        reader = csv.DictReader(file)
-        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ImportK6Error(
-                f"{path}: not a k6 CSV output: missing columns {', '.join(missing)}"
-            )
-        return _gather(reader, path)
+        try:
+            reader = csv.DictReader(file)
+            columns = reader.fieldnames or []
+            missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+            if missing:
+                raise ImportK6Error(
+                    f"{path}: not a k6 CSV output: missing columns {', '.join(missing)}"
+                )
+            return _gather(reader, path)
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise ImportK6Error(f"{path}: not a k6 CSV output ({exc})") from None
 
 
 def _gather(rows: Iterable[dict[str, str]], path: Path) -> _Samples:

@@ -58,6 +58,7 @@ logger = logging.getLogger(__name__)
 PLOTS = ("rate", "latency", "instances", "coldwarm")
 ALL_SCENARIOS = ""  # the scenario key of a function's totals
 NO_STATUS = "(none)"
+ECDF_POINTS = 2000  # at most this many steps per ECDF line
 
 
 class ReportError(HyperFaaSError):
@@ -241,33 +242,36 @@ _CALLS_CTE = """
 
 
 def _load_calls(conn: sqlite3.Connection, run_id: str, t0_ns: int) -> _Calls:
-    names = {"t0": t0_ns, "run": run_id}
-    # A cold start is the first call of an instance, per function.
     rows = conn.execute(
         _CALLS_CTE
         + """
         SELECT function, scenario, status, latency_ms, lateness_ms, inside_ms, t,
-               instance IS NOT NULL,
-               instance IS NOT NULL AND row_number() OVER (
-                   PARTITION BY function, instance ORDER BY t, queued, id) = 1
+               instance
         FROM calls ORDER BY function, t, queued, id
         """,
-        names,
+        {"t0": t0_ns, "run": run_id},
     ).fetchall()
-    spans: dict[str, list[tuple[float, float]]] = {}
-    for function, first, last in conn.execute(
-        _CALLS_CTE
-        + """
-        SELECT function, min(t), max(t) FROM calls
-        WHERE instance IS NOT NULL GROUP BY function, instance
-        """,
-        names,
-    ):
-        spans.setdefault(function, []).append((first, last))
-
-    columns = list(zip(*rows, strict=True)) if rows else [()] * 9
+    columns = list(zip(*rows, strict=True)) if rows else [()] * 8
     function, scenario, status = (np.array(c, dtype=object) for c in columns[:3])
     latency, lateness, inside, t_s = (np.array(c, dtype=float) for c in columns[3:7])
+
+    # A cold start is the first call of an instance, per function; calls are
+    # in the order they were sent, so the last one seen is the last one.
+    cold = np.zeros(len(rows), dtype=bool)
+    times = t_s.tolist()
+    first: dict[tuple[str, str], float] = {}
+    last: dict[tuple[str, str], float] = {}
+    for i, key in enumerate(zip(columns[0], columns[7], strict=True)):
+        if key[1] is None:
+            continue
+        if key not in first:
+            first[key] = times[i]
+            cold[i] = True
+        last[key] = times[i]
+    spans: dict[str, list[tuple[float, float]]] = {}
+    for key, start in first.items():
+        spans.setdefault(key[0], []).append((start, last[key]))
+
     return _Calls(
         function=function,
         scenario=scenario,
@@ -277,8 +281,8 @@ def _load_calls(conn: sqlite3.Connection, run_id: str, t0_ns: int) -> _Calls:
         inside_ms=inside,
         t_s=t_s,
         ok=status == "OK",
-        has_instance=np.array(columns[7], dtype=bool),
-        cold=np.array(columns[8], dtype=bool),
+        has_instance=np.array([i is not None for i in columns[7]], dtype=bool),
+        cold=cold,
         instance_spans=spans,
     )
 
@@ -643,7 +647,12 @@ def _plot_coldwarm(path: Path, names, calls: _Calls) -> Path:
             if not values.size:
                 continue
             legend = f"{label} ({values.size} calls)"
-            ax.ecdf(values, color=color, label=legend)
+            if values.size > ECDF_POINTS:  # drawing every call would be slow
+                share = np.linspace(0, 1, ECDF_POINTS + 1)[1:]
+                quantiles = np.quantile(values, share, method="inverted_cdf")
+                ax.step(quantiles, share, where="post", color=color, label=legend)
+            else:
+                ax.ecdf(values, color=color, label=legend)
             if values.size <= 50:  # a few calls: show each one
                 share = np.arange(1, values.size + 1) / values.size
                 ax.plot(values, share, "o", color=color, ms=4)

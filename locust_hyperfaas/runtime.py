@@ -712,7 +712,7 @@ class Runtime:
         elif run.forwarder is not None:
             run.forwarder.add(row)
 
-    def record_drop(self, ticket: Ticket) -> None:
+    def record_drop(self, ticket: Ticket, reason: str = "no free VU at the planned instant") -> None:
         run = self.run
         if run is None:
             return
@@ -727,7 +727,7 @@ class Runtime:
                 scenario=ticket.scenario,
                 worker=self.worker_name,
                 status=STATUS_DROPPED,
-                error="no free VU at the planned instant",
+                error=reason,
                 start_ns=ticket.scheduled_ns,
                 scheduled_ns=ticket.scheduled_ns,
             )

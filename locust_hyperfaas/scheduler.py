@@ -72,25 +72,34 @@ class VuPool:
 
     def __init__(self, function: str) -> None:
         self.function = function
-        self._idle: deque[AsyncResult] = deque()
+        self._idle: deque[tuple[AsyncResult, Callable[[], None]]] = deque()
         self.busy = 0
         self.became_idle = Event()
 
-    def wait_for_ticket(self, on_lost: Callable[[Ticket], None]) -> Ticket:
-        """Block until the clock hands this VU a ticket (killable)."""
+    def wait_for_ticket(
+        self, on_lost: Callable[[Ticket], None], on_handed: Callable[[], None]
+    ) -> Ticket:
+        """Block until the clock hands this VU a ticket (killable).
+
+        ``on_handed`` runs in the clock's greenlet at the hand-over, before the
+        VU wakes: the VU must count as busy from that instant, so that Locust
+        does not kill it on the way to sending. A ticket handed to a VU that is
+        killed anyway goes to ``on_lost``.
+        """
         waiter = AsyncResult()
-        self._idle.append(waiter)
+        entry = (waiter, on_handed)
+        self._idle.append(entry)
         try:
             ticket = waiter.get()
         except BaseException:
             try:
-                self._idle.remove(waiter)
+                self._idle.remove(entry)
             except ValueError:
                 pass
             if waiter.successful():
+                self.done()
                 on_lost(waiter.value)
             raise
-        self.busy += 1
         return ticket
 
     def done(self) -> None:
@@ -103,7 +112,10 @@ class VuPool:
         if not self._idle:
             return False
         self.became_idle.clear()
-        self._idle.popleft().set(ticket)
+        waiter, on_handed = self._idle.popleft()
+        self.busy += 1
+        on_handed()
+        waiter.set(ticket)
         return True
 
     @property

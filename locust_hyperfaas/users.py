@@ -53,14 +53,22 @@ class HyperFaaSUser(User):
         if run is None or self.function not in run.function_ids:
             return
         pool = runtime.pool(self.function)
-        ticket = pool.wait_for_ticket(runtime.record_drop) if pool is not None else None
-        if self._state == LOCUST_STATE_WAITING:
-            self._state = LOCUST_STATE_RUNNING
+        ticket = None
+        if pool is not None:
+            ticket = pool.wait_for_ticket(self._lost, self._running)
+        self._running()
         try:
             self.call_once(run, ticket)
         finally:
             if pool is not None:
                 pool.done()
+
+    def _running(self) -> None:
+        if self._state == LOCUST_STATE_WAITING:
+            self._state = LOCUST_STATE_RUNNING
+
+    def _lost(self, ticket: Ticket) -> None:
+        self.runtime.record_drop(ticket, "the VU was stopped before it could send")
 
     def call_once(self, run: Run, ticket: Ticket | None) -> CallResult | None:
         """Make one call, fire Locust's request event and record the row."""
