@@ -94,6 +94,7 @@ def run_locust(
     **env: str,
 ) -> LocustRun:
     """Run Locust to the end (or interrupt it) and return its output and results folder."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     results = tmp_path / "results"
     environment = clean_env(HYPERFAAS_RESULTS_DIR=str(results), **env)
     log = tmp_path / f"locust-{time.monotonic_ns()}.log"
