@@ -40,10 +40,13 @@ What k6 writes, and where it goes:
   ``functionprocessingtime`` is taken to be in nanoseconds. The instance id is
   the ``instanceId`` tag of the ``instanceid`` sample.
 - ``service`` and ``function`` hold the function name (k6's own ``service``
-  column names the gRPC service, ``leaf.Leaf``), ``image_tag`` and
-  ``function_id`` come from the plan: its ``<name>FunctionId`` keys (and a
-  ``functionIds`` map), the ``<NAME>_IMAGE_TAG`` settings and the scenarios'
-  ``image_tag`` tags. ``extra_tags`` is k6's ``extra_tags`` as a JSON object.
+  column names the gRPC service, ``leaf.Leaf``): the scenario's
+  ``scenario_group`` tag, else its ``exec`` without ``Function``, else its name
+  without the ``_<n>`` suffix. ``function_id`` comes from the plan's
+  ``<name>FunctionId`` keys (or its ``functionIds`` map), ``image_tag`` from the
+  ``<NAME>_IMAGE_TAG`` setting, else the ``image_tag`` tag of the function's
+  scenarios, else the function's default image. ``extra_tags`` is k6's
+  ``extra_tags`` as a JSON object.
 - Each ``dropped_iterations`` sample becomes a ``dropped`` row, scheduled at
   its whole second.
 - The plan's scenarios become ``scenarios`` rows. They start at the last
@@ -161,6 +164,16 @@ class _Plan:
     image_tags: dict[str, str]
     scenario_functions: dict[str, str]
     scenario_tags: dict[str, str]
+
+    def function_of(self, scenario: str) -> str:
+        """The function a scenario calls (from the plan, else from its name)."""
+        found = self.scenario_functions.get(scenario)
+        return found or re.sub(r"[_-]\d+$", "", scenario)
+
+    def image_tag_of(self, scenario: str) -> str | None:
+        """The image of the scenario's function (one function, one image)."""
+        found = self.image_tags.get(self.function_of(scenario))
+        return found or self.scenario_tags.get(scenario)
 
 
 # Reading values.
@@ -299,20 +312,16 @@ def _read_plan(path: Path) -> _Plan:
         if tag:
             scenario_tags[name] = tag
 
+    # A <NAME>_IMAGE_TAG setting wins over the tags of the function's scenarios.
     image_tags: dict[str, str] = {}
+    for name, tag in scenario_tags.items():
+        image_tags.setdefault(scenario_functions[name], tag)
     for function in {*function_ids, *scenario_functions.values()}:
         tag = configuration.get(f"{function.upper()}_IMAGE_TAG")
-        if not tag:
-            tag = next(
-                (
-                    scenario_tags[s]
-                    for s, f in scenario_functions.items()
-                    if f == function and s in scenario_tags
-                ),
-                None,
-            )
-        if tag:
+        if isinstance(tag, str) and tag:
             image_tags[function] = tag
+        elif function not in image_tags:
+            image_tags[function] = _default_image_tag(function)
     return _Plan(
         text, data, function_ids, image_tags, scenario_functions, scenario_tags
     )
@@ -369,7 +378,7 @@ def _scenario_row(
         rate = float(scenario.get("rate", 0)) * per_s
         planned = rate * length_ms / 1000
 
-    image_tag = plan.scenario_tags.get(name) or plan.image_tags.get(function)
+    image_tag = plan.image_tag_of(name)
     return (
         (name, function, image_tag, executor)
         + (start_ns + round(offset_ms * 1_000_000), round(length_ms))
@@ -422,12 +431,8 @@ def _gather(rows: Iterable[dict[str, str]], path: Path) -> _Samples:
         moment = _number(row["timestamp"])
         if moment is None:
             raise ImportK6Error(f"{path}:{line}: timestamp {row['timestamp']!r}")
-        samples.first_s = (
-            moment if samples.first_s is None else min(samples.first_s, moment)
-        )
-        samples.last_s = (
-            moment if samples.last_s is None else max(samples.last_s, moment)
-        )
+        samples.first_s = min(moment, samples.first_s or moment)
+        samples.last_s = max(moment, samples.last_s or moment)
 
         group = row.get("group") or ""
         if group.startswith("::setup") or group.startswith("::teardown"):
@@ -509,6 +514,10 @@ def _add_sample(
         call.values["k6_failure"] = "UNKNOWN"
 
 
+def _tags_json(tags: dict[str, str]) -> str:
+    return json.dumps(tags, sort_keys=True) if tags else ""
+
+
 def _call_status(call: _Call) -> str | None:
     if call.status is not None:
         return call.status
@@ -526,51 +535,36 @@ def _metrics_rows(
 ) -> list[tuple[Any, ...]]:
     rows = []
     for iteration in iterations:
-        function = plan.scenario_functions.get(iteration.scenario) or re.sub(
-            r"[_-]\d+$", "", iteration.scenario
-        )
-        image_tag = plan.scenario_tags.get(iteration.scenario) or plan.image_tags.get(
-            function
-        )
+        function = plan.function_of(iteration.scenario)
         for number, call in enumerate(iteration.calls, start=1):
             request_id = iteration.request_id
             if len(iteration.calls) > 1:
                 request_id += f"/call{number}"
             # Iteration-wide samples belong to its last call.
             whole = iteration.values if number == len(iteration.calls) else {}
-            data_sent = whole.get("data_sent")
-            data_received = whole.get("data_received")
-            rows.append(
-                (
-                    run_id,
-                    call.timestamp,
-                    iteration.scenario,
-                    function,
-                    image_tag,
-                    call.values.get("instance_id"),
-                    request_id,
-                    call.latency_ms,
-                    call.values.get("callqueuedtimestamp"),
-                    call.values.get("gotresponsetimestamp"),
-                    None if data_sent is None else round(data_sent),
-                    None if data_received is None else round(data_received),
-                    whole.get("iteration_duration"),
-                    call.proto or "grpc",
-                    call.subproto or "unary",
-                    call.group,
-                    json.dumps(call.extra_tags, sort_keys=True)
-                    if call.extra_tags
-                    else "",
-                    function,
-                    plan.function_ids.get(function),
-                    _call_status(call),
-                    call.error,
-                    f"k6-vu{iteration.vu}",
-                    call.values.get("function_processing_ns"),
-                    call.values.get("leaf_got_request_ns"),
-                    call.values.get("leaf_scheduled_call_ns"),
-                )
-            )
+            sent, received = whole.get("data_sent"), whole.get("data_received")
+            row = {
+                "run_id": run_id,
+                "timestamp": call.timestamp,
+                "scenario": iteration.scenario,
+                "service": function,
+                "image_tag": plan.image_tag_of(iteration.scenario),
+                "request_id": request_id,
+                "grpc_req_duration": call.latency_ms,
+                "data_sent": None if sent is None else round(sent),
+                "data_received": None if received is None else round(received),
+                "iteration_duration": whole.get("iteration_duration"),
+                "proto": call.proto or "grpc",
+                "subproto": call.subproto or "unary",
+                "group_name": call.group,
+                "extra_tags": _tags_json(call.extra_tags),
+                "function": function,
+                "function_id": plan.function_ids.get(function),
+                "status": _call_status(call),
+                "error": call.error,
+                "worker": f"k6-vu{iteration.vu}",
+            }
+            rows.append(tuple(row.get(c, call.values.get(c)) for c in _METRICS_COLUMNS))
     return rows
 
 
@@ -581,20 +575,11 @@ def _dropped_rows(
     counts: dict[str, int] = {}
     for scenario, moment in dropped:
         counts[scenario] = counts.get(scenario, 0) + 1
-        function = plan.scenario_functions.get(scenario) or re.sub(
-            r"[_-]\d+$", "", scenario
-        )
+        function = plan.function_of(scenario)
         rows.append(
-            (
-                run_id,
-                f"{scenario}/dropped{counts[scenario]}",
-                function,
-                plan.function_ids.get(function),
-                plan.scenario_tags.get(scenario) or plan.image_tags.get(function),
-                scenario,
-                round(moment * 1e9),
-                "k6",
-            )
+            (run_id, f"{scenario}/dropped{counts[scenario]}", function)
+            + (plan.function_ids.get(function), plan.image_tag_of(scenario))
+            + (scenario, round(moment * 1e9), "k6")
         )
     return rows
 
@@ -647,7 +632,7 @@ def import_k6(
     dropped = _dropped_rows(run_id, plan, samples.dropped)
     scenario_rows = _scenario_rows(plan, round(plan_start_s * 1e9))
     functions = sorted({*plan.function_ids, *plan.scenario_functions.values()})
-    tags = {f: plan.image_tags.get(f) or _default_image_tag(f) for f in functions}
+    tags = {f: plan.image_tags.get(f, "") for f in functions}
     status = _METRICS_COLUMNS.index("status")
     failures = sum(1 for row in metrics if row[status] != "OK")
     result = ImportResult(

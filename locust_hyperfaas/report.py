@@ -120,6 +120,7 @@ class ReportResult:
     plots: dict[str, Path]
     functions: dict[str, GroupStats]
     scenarios: dict[str, GroupStats]
+    """By scenario name (``function/scenario`` when two functions share one)."""
     calls: int
     failures: int
     dropped: int
@@ -180,7 +181,9 @@ def _open(db_path: Path) -> sqlite3.Connection:
     return conn
 
 
-def _pick_run(conn: sqlite3.Connection, db_path: Path, run_id: str | None) -> dict:
+def _pick_run(
+    conn: sqlite3.Connection, db_path: Path, run_id: str | None
+) -> dict[str, Any]:
     runs = conn.execute("SELECT * FROM runs ORDER BY started_ns DESC, run_id DESC")
     rows = [dict(r) for r in runs]
     if not rows:
@@ -202,54 +205,41 @@ def _scenarios(conn: sqlite3.Connection, run_id: str, t0_ns: int) -> list[_Scena
         (run_id,),
     )
     found = []
-    for (
-        name,
-        function,
-        start_ns,
-        dur_ms,
-        rate,
-        start_rate,
-        target_rate,
-        planned,
-    ) in rows:
-        first = rate if rate is not None else start_rate
-        last = rate if rate is not None else target_rate
-        duration_s = None if dur_ms is None else dur_ms / 1000
+    for row in rows:
+        rate, duration_ms = row["rate"], row["duration_ms"]
+        first = rate if rate is not None else row["start_rate"]
+        last = rate if rate is not None else row["target_rate"]
+        duration_s = None if duration_ms is None else duration_ms / 1000
+        planned = row["planned_calls"]
         if planned is None and None not in (first, last, duration_s):
             planned = round((first + last) / 2 * duration_s)
         if first is None and planned is not None and duration_s:
             first = last = planned / duration_s
+        start_ns = row["start_ns"]
         start_s = None if start_ns is None else (start_ns - t0_ns) / 1e9
         found.append(
-            _Scenario(name, function, start_s, duration_s, first, last, planned)
+            _Scenario(
+                row["name"], row["function"], start_s, duration_s, first, last, planned
+            )
         )
     return found
 
 
-_CALLS_CTE = """
-    WITH calls AS (
-        SELECT id, COALESCE(function, service, '') AS function,
-               COALESCE(scenario, '') AS scenario, status,
-               grpc_req_duration AS latency_ms, lateness_ms,
-               NULLIF(instance_id, '') AS instance,
-               (gotresponsetimestamp - callqueuedtimestamp) / 1e6 AS inside_ms,
-               callqueuedtimestamp AS queued,
-               (COALESCE(sent_ns, CAST(round(timestamp * 1e9) AS INTEGER),
-                         scheduled_ns) - :t0) / 1e9 AS t
-        FROM metrics WHERE run_id = :run
-    )
-"""
-
-
 def _load_calls(conn: sqlite3.Connection, run_id: str, t0_ns: int) -> _Calls:
-    rows = conn.execute(
-        _CALLS_CTE
-        + """
-        SELECT function, scenario, status, latency_ms, lateness_ms, inside_ms, t,
-               instance
-        FROM calls ORDER BY function, t, queued, id
+    cursor = conn.cursor()
+    cursor.row_factory = None  # plain tuples: faster for many rows
+    rows = cursor.execute(
+        """
+        SELECT COALESCE(function, service, '') AS function,
+               COALESCE(scenario, ''), status, grpc_req_duration, lateness_ms,
+               (gotresponsetimestamp - callqueuedtimestamp) / 1e6,
+               (COALESCE(sent_ns, CAST(round(timestamp * 1e9) AS INTEGER),
+                         scheduled_ns) - ?) / 1e9 AS t,
+               NULLIF(instance_id, '')
+        FROM metrics WHERE run_id = ?
+        ORDER BY function, t, callqueuedtimestamp, id
         """,
-        {"t0": t0_ns, "run": run_id},
+        (t0_ns, run_id),
     ).fetchall()
     columns = list(zip(*rows, strict=True)) if rows else [()] * 8
     function, scenario, status = (np.array(c, dtype=object) for c in columns[:3])
@@ -355,15 +345,17 @@ def _compute(
         planned = [s for s in scenarios if s.function == name]
         _rates(stats, planned)
 
-        seen = [s.name for s in planned]
-        seen += sorted({*calls.scenario[in_function]} - {*seen, ALL_SCENARIOS})
-        seen += sorted({s for f, s in dropped if f == name} - {*seen, ALL_SCENARIOS})
-        for scenario in seen:
+        # Planned scenarios first, in plan order, then any others seen.
+        known = [s.name for s in planned]
+        known += sorted({*calls.scenario[in_function]} - {*known, ALL_SCENARIOS})
+        known += sorted({s for f, s in dropped if f == name} - {*known, ALL_SCENARIOS})
+        for scenario in known:
             part = GroupStats(name, scenario)
             _group_stats(calls, in_function & (calls.scenario == scenario), part)
             part.dropped = dropped.get((name, scenario), 0)
             _rates(part, [s for s in planned if s.name == scenario])
-            per_scenario[scenario] = part
+            key = scenario if scenario not in per_scenario else f"{name}/{scenario}"
+            per_scenario[key] = part
     return functions, per_scenario
 
 
@@ -499,7 +491,10 @@ def _ordered_groups(
     return groups
 
 
-def _run_lines(run: dict[str, Any], calls: int, failures: int, dropped: int) -> list:
+_Lines = list[tuple[str, str]]
+
+
+def _run_lines(run: dict[str, Any], calls: int, failures: int, dropped: int) -> _Lines:
     duration = "–"
     if run.get("ended_ns") and run.get("started_ns"):
         duration = f"{(run['ended_ns'] - run['started_ns']) / 1e9:.1f} s"
@@ -556,7 +551,9 @@ def _bin_width_s(calls: _Calls) -> float:
     return float(np.ceil(span / 600))
 
 
-def _plot_rate(path: Path, names, calls: _Calls, scenarios) -> Path:
+def _plot_rate(
+    path: Path, names: Sequence[str], calls: _Calls, scenarios: Sequence[_Scenario]
+) -> Path:
     fig, axes = _figure(len(names), "Calls per second: planned and achieved")
     for ax, name in zip(axes, names or [None], strict=True):
         times = calls.t_s[(calls.function == name) & ~np.isnan(calls.t_s)]
@@ -577,13 +574,13 @@ def _plot_rate(path: Path, names, calls: _Calls, scenarios) -> Path:
         ax.set_title(name or "no functions")
         ax.set_ylabel("calls/s")
         ax.set_ylim(bottom=0)
-        ax.legend(loc="upper right", fontsize="small")
+        ax.legend(loc="lower right", fontsize="small")
         ax.grid(alpha=0.3)
     axes[-1].set_xlabel("time since run start (s)")
     return _save(fig, path)
 
 
-def _plot_latency(path: Path, names, calls: _Calls) -> Path:
+def _plot_latency(path: Path, names: Sequence[str], calls: _Calls) -> Path:
     width = _bin_width_s(calls)
     fig, axes = _figure(len(names), f"Latency of OK calls per {width:g} s")
     for ax, name in zip(axes, names or [None], strict=True):
@@ -611,7 +608,7 @@ def _plot_latency(path: Path, names, calls: _Calls) -> Path:
     return _save(fig, path)
 
 
-def _plot_instances(path: Path, names, calls: _Calls) -> Path:
+def _plot_instances(path: Path, names: Sequence[str], calls: _Calls) -> Path:
     width = _bin_width_s(calls)
     fig, axes = _figure(len(names), "Instances active (first call to last call)")
     for ax, name in zip(axes, names or [None], strict=True):
@@ -634,7 +631,7 @@ def _plot_instances(path: Path, names, calls: _Calls) -> Path:
     return _save(fig, path)
 
 
-def _plot_coldwarm(path: Path, names, calls: _Calls) -> Path:
+def _plot_coldwarm(path: Path, names: Sequence[str], calls: _Calls) -> Path:
     fig, axes = _figure(len(names), "Latency of cold and warm OK calls (ECDF)")
     for ax, name in zip(axes, names or [None], strict=True):
         chosen = (calls.function == name) & calls.ok & ~np.isnan(calls.latency_ms)
@@ -675,7 +672,7 @@ def _plot_coldwarm(path: Path, names, calls: _Calls) -> Path:
 
 
 def _markdown(
-    run_lines, tables: list[_Table], plots: dict[str, Path], note: str
+    run_lines: _Lines, tables: list[_Table], plots: dict[str, Path], note: str
 ) -> str:
     parts = [f"# Run {run_lines[0][1]}", ""]
     parts += [f"- **{k}**: {v}" for k, v in run_lines]
@@ -688,7 +685,9 @@ def _markdown(
     return "\n".join(parts) + "\n"
 
 
-def _html(run_lines, tables: list[_Table], plots: dict[str, Path], note: str) -> str:
+def _html(
+    run_lines: _Lines, tables: list[_Table], plots: dict[str, Path], note: str
+) -> str:
     items = "".join(
         f"<li><b>{html.escape(k)}</b>: {html.escape(str(v))}</li>" for k, v in run_lines
     )
