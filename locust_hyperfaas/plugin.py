@@ -8,6 +8,7 @@ value stops Locust before anything runs, with a message naming the setting.
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from typing import Any
 
@@ -41,6 +42,23 @@ def _on_init(environment: Any, **_: Any) -> None:
         from .shapes import PoolDispatcher
 
         environment.dispatcher_class = PoolDispatcher
+    if runtime.role != "worker" and getattr(
+        environment.parsed_options, "headless", False
+    ):
+        signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+
+
+def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
+    """Stop a headless run on SIGTERM the way Ctrl-C does.
+
+    While a headless shape test runs, Locust has not yet installed its own
+    SIGTERM handler, so the signal would end the process without writing the
+    last rows. Raising KeyboardInterrupt in the main greenlet takes Locust's
+    orderly Ctrl-C path instead; Locust's handler replaces this one later.
+    """
+    logger.info("Got SIGTERM: stopping the run and writing what was recorded.")
+    hub = gevent.get_hub()
+    hub.loop.run_callback(hub.parent.throw, KeyboardInterrupt)
 
 
 @events.test_start.add_listener

@@ -53,8 +53,9 @@ ROWS_MESSAGE = Forwarder.MESSAGE
 # How far ahead of "now" the plan starts, so that VUs exist at its first instant.
 LEAD_LOCAL_SEC = 0.5
 LEAD_DISTRIBUTED_SEC = 1.5
-# A change of workers takes effect this far ahead, the same instant on every worker.
-REASSIGN_AHEAD_MS = 1000
+# A change of workers takes effect this far ahead, the same instant on every
+# worker, after the shape's next tick has given a joining worker its VUs.
+REASSIGN_AHEAD_MS = 2500
 # Extra time the master waits for the workers' last rows beyond the stop timeout.
 FINAL_ROWS_MARGIN_SEC = 10.0
 DROP_WARNING_INTERVAL_SEC = 5.0
@@ -549,6 +550,9 @@ class Runtime:
             if not joined and len(known) == len(run.workers):
                 continue
             workers = known + joined
+            # Locust moves users to new workers only with --enable-rebalancing;
+            # forget the last tick so the shape sends every worker its VUs now.
+            self.environment.runner.shape_last_tick = None
             effective_ms = max(0.0, self.elapsed_ms() or 0.0) + REASSIGN_AHEAD_MS
             for index, worker in enumerate(workers):
                 if worker in joined:
@@ -712,7 +716,9 @@ class Runtime:
         elif run.forwarder is not None:
             run.forwarder.add(row)
 
-    def record_drop(self, ticket: Ticket, reason: str = "no free VU at the planned instant") -> None:
+    def record_drop(
+        self, ticket: Ticket, reason: str = "no free VU at the planned instant"
+    ) -> None:
         run = self.run
         if run is None:
             return

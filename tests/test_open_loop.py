@@ -159,14 +159,19 @@ def test_a_function_with_max_scenarios_zero_is_left_out(tmp_path, emulator):
     assert not [s for s in plan["scenarios"].values() if s["function"] == "bfs"]
 
 
-def test_sigint_mid_run_keeps_every_completed_call_in_the_database(tmp_path, emulator):
+@pytest.mark.parametrize(
+    "interrupt", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"]
+)
+def test_a_signal_mid_run_keeps_every_completed_call_in_the_database(
+    tmp_path, emulator, interrupt
+):
     env = {**SMALL_WORKLOAD, "TOTAL_TEST_DURATION": "60s"}
     run = run_locust(
         tmp_path,
         MIX,
         args=("--headless", "--host", emulator.address),
         interrupt_after=6,
-        interrupt_signal=signal.SIGINT,
+        interrupt_signal=interrupt,
         timeout=60,
         **env,
     )
