@@ -177,7 +177,9 @@ class CallResult:
     @property
     def failure_message(self) -> str:
         """Stable text for Locust's failure grouping: status name and details."""
-        return f"{self.status}: {self.error}" if self.error else self.status
+        if self.status != "OK":
+            return f"{self.status}: {self.error}" if self.error else self.status
+        return self.error
 
 
 class LeafClient:
@@ -261,9 +263,9 @@ class LeafClient:
             future.cancel()
             raise
         latency_ms = (time.perf_counter_ns() - started) / 1e6
-        error = response.error.message if response.HasField("error") else ""
-        if response.HasField("error") and not error:
-            error = "function returned an error with no message"
+        error = ""
+        if response.HasField("error"):
+            error = f"function error: {response.error.message or '(no message)'}"
         return CallResult(
             status="OK",
             error=error,

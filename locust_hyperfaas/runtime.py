@@ -16,6 +16,7 @@ role Locust gave the process:
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import json
 import logging
 import sys
@@ -116,6 +117,7 @@ class Runtime:
         self.run_ready = Event()
         self._seq = 0
         self._prepared_plan: Plan | None = None
+        self._seed_spent = False
         self._membership: gevent.Greenlet | None = None
         self._drop_greenlet: gevent.Greenlet | None = None
 
@@ -214,8 +216,21 @@ class Runtime:
         return self._prepared_plan
 
     def reload_settings(self) -> None:
-        """Read the settings again: the web UI may have changed them."""
+        """Read the settings again: the web UI may have changed them.
+
+        A seed drawn from the clock stays the same until the run ends, so the
+        first tick and the run use one plan; the next run draws a new one.
+        """
         fresh = settings_from_options(self.environment.parsed_options)
+        old = self.settings
+        if (
+            fresh.seed_drawn
+            and old is not None
+            and old.seed_drawn
+            and not self._seed_spent
+        ):
+            fresh = dataclasses.replace(fresh, seed=old.seed)
+        self._seed_spent = False
         if fresh != self.settings:
             self.settings = fresh
             self._prepared_plan = None
@@ -489,6 +504,7 @@ class Runtime:
         self.run = None
         self.run_ready.clear()
         self._prepared_plan = None
+        self._seed_spent = True
         if recorder is not None:
             recorder.close()
             logger.info(

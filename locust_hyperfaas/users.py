@@ -27,7 +27,14 @@ from .scheduler import Ticket
 
 
 class CallFailure(Exception):
-    """A failed call as Locust shows it: status code name and details."""
+    """A failed call as Locust shows it: status code name and details.
+
+    Locust groups failures by the exception's repr, so the repr is the bare
+    message: one row per status and details, the same on every process.
+    """
+
+    def __repr__(self) -> str:
+        return str(self)
 
 
 class HyperFaaSUser(User):

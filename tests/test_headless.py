@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import sqlite3
+import subprocess
 from pathlib import Path
 
-from conftest import LOCUSTFILES, run_locust
+from conftest import BIN, LOCUSTFILES, run_locust
+
+from locust_hyperfaas.emulator import EmulatorProcess
 
 MIX = LOCUSTFILES / "mix.py"
 SMALL_WORKLOAD = {
@@ -98,3 +102,138 @@ def test_a_run_against_a_given_host_creates_three_functions_with_their_resources
         assert line in run.output
     calls = [row for row in run.rows() if row["status"] != "DROPPED"]
     assert len(calls) == stats["served"] > 0
+
+
+def test_locust_counts_each_call_once_and_groups_failures_by_status_and_details(
+    tmp_path,
+):
+    with EmulatorProcess.start(
+        stats_file=tmp_path / "stats.json",
+        extra_args=(
+            "--cold-start-ms",
+            "0",
+            "--fail-rate",
+            "0.3",
+            "--error-rate",
+            "0.2",
+            "--seed",
+            "1",
+        ),
+    ) as leaf:
+        run = run_locust(
+            tmp_path,
+            LOCUSTFILES / "echo.py",
+            args=(
+                "--headless",
+                "--host",
+                leaf.address,
+                "--csv",
+                str(tmp_path / "stats"),
+            ),
+            **SMALL_WORKLOAD,
+        )
+        leaf.stop()
+        served = leaf.stats()["served"]
+
+    assert run.returncode == 1, run.output  # Locust's exit code when calls failed
+    rows = [row for row in run.rows() if row["status"] != "DROPPED"]
+    assert len(rows) == served
+    with open(tmp_path / "stats_stats.csv", newline="") as handle:
+        locust_stats = {row["Name"]: row for row in csv.DictReader(handle)}
+    assert int(locust_stats["echo"]["Request Count"]) == len(rows)
+    failed = [row for row in rows if row["status"] != "OK" or row["error"]]
+    assert int(locust_stats["echo"]["Failure Count"]) == len(failed)
+    with open(tmp_path / "stats_failures.csv", newline="") as handle:
+        failures = {
+            row["Error"]: int(row["Occurrences"]) for row in csv.DictReader(handle)
+        }
+    assert failures == {
+        "UNAVAILABLE: injected failure": sum(
+            row["status"] == "UNAVAILABLE" for row in rows
+        ),
+        "function error: injected function error": sum(
+            row["error"].startswith("function error") for row in rows
+        ),
+    }
+    assert all(value > 0 for value in failures.values())
+
+
+def test_existing_function_ids_are_reused_instead_of_created(tmp_path, emulator):
+    first = run_locust(
+        tmp_path / "first",
+        LOCUSTFILES / "echo.py",
+        args=("--headless", "--host", emulator.address),
+        **SMALL_WORKLOAD,
+    )
+    echo_id = first.rows()[0]["function_id"]
+    second = run_locust(
+        tmp_path / "second",
+        LOCUSTFILES / "echo.py",
+        args=("--headless", "--host", emulator.address),
+        HYPERFAAS_FUNCTION_IDS=f"echo={echo_id}",
+        **SMALL_WORKLOAD,
+    )
+    emulator.stop()
+
+    assert second.returncode == 0, second.output
+    assert len(emulator.stats()["functions"]) == 1
+    assert {row["function_id"] for row in second.rows()} == {echo_id}
+    assert (
+        f"Using existing function echo (hyperfaas-echo:latest): {echo_id}"
+        in second.output
+    )
+
+
+def test_poisson_arrivals_keep_the_mean_rate_and_the_seed(tmp_path, emulator):
+    env = {
+        **SMALL_WORKLOAD,
+        "HYPERFAAS_ARRIVALS": "poisson",
+        "ECHO_CONSTANT_SCENARIOS_RATIO": "1",
+    }
+    runs = [
+        run_locust(
+            tmp_path / str(i),
+            LOCUSTFILES / "echo.py",
+            args=("--headless", "--host", emulator.address),
+            **env,
+        )
+        for i in range(2)
+    ]
+
+    offsets = []
+    for run in runs:
+        assert run.returncode == 0, run.output
+        rows = run.rows()
+        start = min(int(row["scheduled_ns"]) for row in rows)
+        offsets.append(sorted(int(row["scheduled_ns"]) - start for row in rows))
+    assert offsets[0] == offsets[1]
+    gaps = {b - a for a, b in zip(offsets[0], offsets[0][1:], strict=False)}
+    assert len(gaps) > len(offsets[0]) // 2  # not evenly spaced
+
+
+def test_the_report_of_a_real_run_has_every_table_and_plot(tmp_path):
+    run = run_locust(tmp_path, MIX, **SMALL_WORKLOAD)
+    out = tmp_path / "report"
+    result = subprocess.run(
+        [
+            str(BIN / "locust-hyperfaas"),
+            "report",
+            str(run.results / "metrics.db"),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode == 0, result.stderr
+    served = json.loads((run.results / "emulator_stats.json").read_text())["served"]
+    text = (out / "report.md").read_text()
+    for function in ("echo", "bfs", "thumbnailer"):
+        assert function in text
+    assert str(served) in result.stdout
+    for plot in ("rate.png", "latency.png", "instances.png", "coldwarm.png"):
+        data = (out / plot).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+    assert (out / "report.html").stat().st_size > 10000
