@@ -39,8 +39,8 @@ What k6 writes, and where it goes:
   milliseconds, else seconds (each covers the years 1973 to 2286).
   ``functionprocessingtime`` is taken to be in nanoseconds. The instance id is
   the ``instanceId`` tag of the ``instanceid`` sample.
-- ``service`` and ``function`` hold the function name (k6's own ``service``
-  column names the gRPC service, ``leaf.Leaf``): the scenario's
+- ``service`` keeps k6's ``service`` column (the gRPC service, ``leaf.Leaf``);
+  ``function`` holds the function name: the scenario's
   ``scenario_group`` tag, else its ``exec`` without ``Function``, else its name
   without the ``_<n>`` suffix. ``function_id`` comes from the plan's
   ``<name>FunctionId`` keys (or its ``functionIds`` map), ``image_tag`` from the
@@ -137,6 +137,7 @@ class _Call:
     subproto: str
     group: str
     extra_tags: dict[str, str]
+    service: str = ""
     values: dict[str, Any] = field(default_factory=dict)
 
 
@@ -488,6 +489,7 @@ def _add_sample(
                 subproto=row.get("subproto") or "",
                 group=row.get("group") or "",
                 extra_tags=tags,
+                service=row.get("service") or "",
             )
         )
     elif name == "iterations":
@@ -547,7 +549,7 @@ def _metrics_rows(
                 "run_id": run_id,
                 "timestamp": call.timestamp,
                 "scenario": iteration.scenario,
-                "service": function,
+                "service": call.service or "leaf.Leaf",
                 "image_tag": plan.image_tag_of(iteration.scenario),
                 "request_id": request_id,
                 "grpc_req_duration": call.latency_ms,

@@ -265,7 +265,7 @@ def test_a_call_is_stored_with_the_k6_columns_and_the_added_ones(
         "run_id": "run-1",
         "timestamp": (T0 + 2_000_000_000) / 1e9,
         "scenario": "echo-0",
-        "service": "echo",
+        "service": "leaf.Leaf",
         "image_tag": "hyperfaas-echo:latest",
         "instance_id": "inst-1",
         "request_id": "local-1",

@@ -1,7 +1,8 @@
 """The SQLite sink: runs, functions, planned scenarios and every call.
 
 The tables are those of ``docs/schema.md`` (``SCHEMA_SQL`` below is the same
-text); ``PRAGMA user_version`` holds ``SCHEMA_VERSION``. One database may hold
+text); ``PRAGMA user_version`` holds
+``SCHEMA_VERSION``. One database may hold
 many runs, told apart by ``run_id``. Calls go to ``metrics``, whose first
 columns keep the names and meanings of the k6 generator's table; planned calls
 that were dropped go to ``dropped``.
@@ -33,6 +34,7 @@ from locust_hyperfaas.recording.rows import STATUS_DROPPED, STATUS_OK, RequestRe
 logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
+GRPC_SERVICE = "leaf.Leaf"
 BUSY_TIMEOUT_MS = 5000
 RUN_STATUSES = ("running", "finished", "stopped", "failed", "imported")
 
@@ -77,7 +79,7 @@ CREATE TABLE IF NOT EXISTS metrics (
     -- columns of the k6 generator's table, same names and meanings:
     timestamp              REAL,     -- Unix seconds (fractional) the call left
     scenario               TEXT,
-    service                TEXT,     -- function name (k6 tagged the function here)
+    service                TEXT,     -- gRPC service, 'leaf.Leaf', as k6 tagged it
     image_tag              TEXT,
     instance_id            TEXT,
     request_id             TEXT NOT NULL,
@@ -316,7 +318,7 @@ def _metrics_values(row: RequestRecord) -> tuple[Any, ...]:
         row.run_id,
         None if left_ns is None else left_ns / 1e9,
         row.scenario,
-        row.function,
+        GRPC_SERVICE,
         row.image_tag,
         row.instance_id,
         row.request_id,
