@@ -57,6 +57,8 @@ LEAD_DISTRIBUTED_SEC = 1.5
 # A change of workers takes effect this far ahead, the same instant on every
 # worker, after the shape's next tick has given a joining worker its VUs.
 REASSIGN_AHEAD_MS = 2500
+# When workers only leave, the others already have VUs: switch sooner.
+REASSIGN_AFTER_LEAVE_MS = 500
 # Extra time the master waits for the workers' last rows beyond the stop timeout.
 FINAL_ROWS_MARGIN_SEC = 10.0
 DROP_WARNING_INTERVAL_SEC = 5.0
@@ -82,6 +84,8 @@ class Run:
     clocks: dict[str, ArrivalClock] = field(default_factory=dict)
     assignment: Assignment = field(default_factory=Assignment)
     workers: list[str] = field(default_factory=list)
+    assignments: dict[str, Assignment] = field(default_factory=dict)
+    last_scheduled_ns: dict[str, int] = field(default_factory=dict)
     finals: set[str] = field(default_factory=set)
     all_finals: Event = field(default_factory=Event)
     completed: bool = False
@@ -549,6 +553,7 @@ class Runtime:
         run.workers = self._active_workers()
         payload = self._setup_payload(run)
         for index, worker in enumerate(run.workers):
+            run.assignments[worker] = Assignment(index, len(run.workers))
             assignment = [[float("-inf"), index, len(run.workers)]]
             self._send(SETUP_MESSAGE, {**payload, "assignment": assignment}, worker)
         logger.info("Sent the plan to %d worker(s).", len(run.workers))
@@ -560,45 +565,59 @@ class Runtime:
             run = self.run
             if run is None:
                 return
-            current = self._active_workers()
-            known = [w for w in run.workers if w in current]
-            joined = [w for w in current if w not in run.workers]
-            if not joined and len(known) == len(run.workers):
-                continue
-            workers = known + joined
-            # Locust moves users to new workers only with --enable-rebalancing;
-            # forget the last tick so the shape sends every worker its VUs now.
-            self.environment.runner.shape_last_tick = None
-            effective_ms = max(0.0, self.elapsed_ms() or 0.0) + REASSIGN_AHEAD_MS
-            for index, worker in enumerate(workers):
-                if worker in joined:
-                    assignment = [[effective_ms, index, len(workers)]]
-                    self._send(
-                        SETUP_MESSAGE,
-                        {**self._setup_payload(run), "assignment": assignment},
-                        worker,
-                    )
-                else:
-                    self._send(
-                        ASSIGN_MESSAGE,
-                        {
-                            "run_id": run.run_id,
-                            "effective_ms": effective_ms,
-                            "index": index,
-                            "count": len(workers),
-                        },
-                        worker,
-                    )
-            left = sorted(set(run.workers) - set(current))
-            run.workers = workers
-            logger.info(
-                "Workers changed (%d joined, %d left): arrivals split %d ways from plan time %.1f s.",
-                len(joined),
-                len(left),
-                len(workers),
-                effective_ms / 1000,
-            )
-            self._check_finals(run)
+            try:
+                self._resplit(run)
+            except Exception:
+                logger.exception(
+                    "Could not re-split the arrivals after a change of workers."
+                )
+
+    def _resplit(self, run: Run) -> None:
+        """Send new shares when the set of workers changed; no-op otherwise."""
+        current = self._active_workers()
+        known = [w for w in run.workers if w in current]
+        joined = [w for w in current if w not in run.workers]
+        if not joined and len(known) == len(run.workers):
+            return
+        workers = known + joined
+        # Locust moves users to new workers only with --enable-rebalancing;
+        # forget the last tick so the shape sends every worker its VUs now.
+        self.environment.runner.shape_last_tick = None
+        ahead_ms = REASSIGN_AHEAD_MS if joined else REASSIGN_AFTER_LEAVE_MS
+        effective_ms = max(0.0, self.elapsed_ms() or 0.0) + ahead_ms
+        for index, worker in enumerate(workers):
+            if worker in joined:
+                run.assignments[worker] = Assignment(index, len(workers), effective_ms)
+                assignment = [[effective_ms, index, len(workers)]]
+                self._send(
+                    SETUP_MESSAGE,
+                    {**self._setup_payload(run), "assignment": assignment},
+                    worker,
+                )
+            else:
+                run.assignments[worker].change(effective_ms, index, len(workers))
+                self._send(
+                    ASSIGN_MESSAGE,
+                    {
+                        "run_id": run.run_id,
+                        "effective_ms": effective_ms,
+                        "index": index,
+                        "count": len(workers),
+                    },
+                    worker,
+                )
+        left = sorted(set(run.workers) - set(current))
+        for worker in left:
+            self._record_orphans(run, worker, effective_ms)
+        run.workers = workers
+        logger.info(
+            "Workers changed (%d joined, %d left): arrivals split %d ways from plan time %.1f s.",
+            len(joined),
+            len(left),
+            len(workers),
+            effective_ms / 1000,
+        )
+        self._check_finals(run)
 
     def _on_rows(self, environment: Environment, msg: Any, **_: Any) -> None:
         data = msg.data
@@ -614,9 +633,57 @@ class Runtime:
             return
         accepted = [row for row in rows if row.run_id == run.run_id]
         run.recorder.add_many(accepted)
+        scheduled = [
+            row.scheduled_ns for row in accepted if row.scheduled_ns is not None
+        ]
+        if scheduled:
+            last = run.last_scheduled_ns.get(msg.node_id, 0)
+            run.last_scheduled_ns[msg.node_id] = max(last, *scheduled)
         if data.get("final"):
             run.finals.add(msg.node_id)
             self._check_finals(run)
+
+    def _record_orphans(self, run: Run, worker: str, until_ms: float) -> None:
+        """Record as dropped the calls a departed worker owned but never sent.
+
+        They are its share of the instants after the last one it reported and
+        before the others take over its share.
+        """
+        from .arrivals import arrival_offsets_ms
+
+        assignment = run.assignments.pop(worker, None)
+        if assignment is None or run.plan is None:
+            return
+        last_ns = run.last_scheduled_ns.get(worker)
+        after_ms = -1.0 if last_ns is None else (last_ns - run.plan_start_ns) / 1e6
+        orphans = 0
+        for scenario in run.plan.scenarios:
+            if (
+                scenario.start_ms + scenario.duration_ms <= after_ms
+                or scenario.start_ms >= until_ms
+            ):
+                continue
+            for k, offset_ms in enumerate(
+                arrival_offsets_ms(scenario, mode=run.arrivals, seed=run.seed)
+            ):
+                if offset_ms >= until_ms:
+                    break
+                if offset_ms > after_ms and assignment.owns(k, offset_ms):
+                    ticket = Ticket(
+                        scenario.name, k, run.plan_start_ns + round(offset_ms * 1e6)
+                    )
+                    self.record_drop(
+                        ticket,
+                        "the worker that was to send it left the run",
+                        worker=worker,
+                    )
+                    orphans += 1
+        if orphans:
+            logger.warning(
+                "Worker %s left; %d planned calls of its share were not sent and are recorded as dropped.",
+                worker,
+                orphans,
+            )
 
     def _check_finals(self, run: Run) -> None:
         if run.workers and set(run.workers) <= run.finals:
@@ -733,7 +800,10 @@ class Runtime:
             run.forwarder.add(row)
 
     def record_drop(
-        self, ticket: Ticket, reason: str = "no free VU at the planned instant"
+        self,
+        ticket: Ticket,
+        reason: str = "no free VU at the planned instant",
+        worker: str | None = None,
     ) -> None:
         run = self.run
         if run is None:
@@ -747,7 +817,7 @@ class Runtime:
                 function_id=run.function_ids.get(function, ""),
                 image_tag=run.image_tags.get(function, ""),
                 scenario=ticket.scenario,
-                worker=self.worker_name,
+                worker=worker or self.worker_name,
                 status=STATUS_DROPPED,
                 error=reason,
                 start_ns=ticket.scheduled_ns,

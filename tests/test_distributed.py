@@ -215,3 +215,36 @@ def test_processes_two_runs_a_plan_and_exits_by_itself(tmp_path, emulator):
     sent = [row for row in run.rows() if row["status"] != "DROPPED"]
     assert len(sent) == emulator.stats()["served"]
     assert len({row["worker"] for row in sent}) == 2
+
+
+def test_a_worker_that_leaves_mid_run_keeps_what_it_sent_and_the_run_goes_on(tmp_path, emulator):
+    plan = write_plan(tmp_path / "plan.json", 9)
+    cluster = Cluster(tmp_path, emulator.address, plan, workers=2)
+    deadline = time.monotonic() + 30
+    while emulator.stats()["served"] < 100 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    cluster.workers[1].send_signal(signal.SIGTERM)
+    code = cluster.wait()
+    emulator.stop()
+    served = emulator.stats()["served"]
+
+    assert code == 0, cluster.output()
+    rows = cluster.rows()
+    sent = [row for row in rows if row["status"] != "DROPPED"]
+    assert len(sent) == served
+    assert cluster.db("SELECT count(*) FROM metrics") == [(served,)]
+    last_by_worker: dict[str, int] = {}
+    for row in sent:
+        last_by_worker[row["worker"]] = max(last_by_worker.get(row["worker"], 0), int(row["scheduled_ns"]))
+    assert len(last_by_worker) == 2
+    plan_start = min(int(row["scheduled_ns"]) for row in rows)
+    ends = sorted((last - plan_start) / 1e9 for last in last_by_worker.values())
+    assert ends[0] < 6 and ends[1] > 8.5  # one left early, the other ran the plan to its end
+    assert "1 left" in cluster.output()
+    # the departed worker's unsent share is recorded as dropped: nothing planned goes missing
+    planned = planned_total(plan)
+    orphans = [row for row in rows if row["error"] == "the worker that was to send it left the run"]
+    assert orphans
+    assert abs(len(rows) - planned) <= 0.01 * planned
+    per_instant = Counter((row["scenario"], row["scheduled_ns"]) for row in rows)
+    assert max(per_instant.values()) == 1
