@@ -76,11 +76,12 @@ def start_locust(
     args: Sequence[str],
     env: dict[str, str],
     log: Path,
+    cwd: Path = ROOT,
 ) -> subprocess.Popen[bytes]:
     command = [str(BIN / "locust"), "-f", str(locustfile), *args]
     handle = open(log, "wb")
     return subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT
+        command, cwd=cwd, env=env, stdout=handle, stderr=subprocess.STDOUT
     )
 
 
@@ -91,6 +92,7 @@ def run_locust(
     timeout: float = 120,
     interrupt_after: float | None = None,
     interrupt_signal: int = signal.SIGINT,
+    cwd: Path = ROOT,
     **env: str,
 ) -> LocustRun:
     """Run Locust to the end (or interrupt it) and return its output and results folder."""
@@ -98,7 +100,7 @@ def run_locust(
     results = tmp_path / "results"
     environment = clean_env(HYPERFAAS_RESULTS_DIR=str(results), **env)
     log = tmp_path / f"locust-{time.monotonic_ns()}.log"
-    process = start_locust(locustfile, args, environment, log)
+    process = start_locust(locustfile, args, environment, log, cwd=cwd)
     try:
         if interrupt_after is not None:
             time.sleep(interrupt_after)
