@@ -160,30 +160,48 @@ class SeededWorkloadShape(ArrivalShape):
 
 
 class _SingleScenarioShape(ArrivalShape):
+    """One scenario per function in the locustfile (or in ``functions``)."""
+
     abstract = True
     duration: str = "60s"
     preallocated_vus: int = 10
     max_vus: int = 100
     functions: tuple[str, ...] = ()
 
-    def _scenarios(self, settings: Settings, functions: list[str]) -> list[Scenario]:
+    def _rates(self) -> dict[str, Any]:
+        """The scenario's executor and rate fields."""
         raise NotImplementedError
 
     def build_plan(self, settings: Settings, functions: list[str]) -> Plan:
         chosen = [f for f in functions if not self.functions or f in self.functions]
+        duration_ms = self._duration_ms()
+        scenarios = tuple(
+            Scenario(
+                name=f"{name}-0",
+                function=name,
+                image_tag=settings.functions[name].image_tag,
+                start_ms=0,
+                duration_ms=duration_ms,
+                preallocated_vus=self.preallocated_vus,
+                max_vus=max(self.max_vus, self.preallocated_vus),
+                **self._rates(),
+            )
+            for name in chosen
+        )
         return Plan(
-            seed=settings.seed,
-            total_duration_ms=self._duration_ms(),
-            scenarios=tuple(self._scenarios(settings, chosen)),
+            seed=settings.seed, total_duration_ms=duration_ms, scenarios=scenarios
         )
 
     def _duration_ms(self) -> int:
+        return self._parse(self.duration, "duration")
+
+    def _parse(self, value: object, attribute: str) -> int:
         try:
-            return parse_duration_ms(str(self.duration))
+            return parse_duration_ms(str(value))
         except ConfigError:
             raise ConfigError(
-                f"{type(self).__name__}.duration",
-                self.duration,
+                f"{type(self).__name__}.{attribute}",
+                value,
                 "a duration such as 60s or 2m",
             ) from None
 
@@ -194,53 +212,36 @@ class ConstantArrivalRateShape(_SingleScenarioShape):
     abstract = True
     rate: float = 10.0
 
-    def _scenarios(self, settings: Settings, functions: list[str]) -> list[Scenario]:
-        return [
-            Scenario(
-                name=f"{name}-0",
-                function=name,
-                image_tag=settings.functions[name].image_tag,
-                executor="constant-arrival-rate",
-                start_ms=0,
-                duration_ms=self._duration_ms(),
-                rate=float(self.rate),
-                start_rate=None,
-                stages=(),
-                preallocated_vus=self.preallocated_vus,
-                max_vus=max(self.max_vus, self.preallocated_vus),
-            )
-            for name in functions
-        ]
+    def _rates(self) -> dict[str, Any]:
+        return {
+            "executor": "constant-arrival-rate",
+            "rate": float(self.rate),
+            "start_rate": None,
+            "stages": (),
+        }
 
 
 class RampingArrivalRateShape(_SingleScenarioShape):
-    """Every function from ``start_rate`` through ``stages`` of (duration, target rate)."""
+    """Every function from ``start_rate`` through ``stages`` of (duration, target).
+
+    The rate changes linearly within each stage, as in k6's ramping executor.
+    """
 
     abstract = True
     start_rate: float = 0.0
     stages: tuple[tuple[str, float], ...] = (("60s", 10.0),)
 
     def _duration_ms(self) -> int:
-        return sum(parse_duration_ms(str(duration)) for duration, _ in self.stages)
+        return sum(self._parse(duration, "stages") for duration, _ in self.stages)
 
-    def _scenarios(self, settings: Settings, functions: list[str]) -> list[Scenario]:
+    def _rates(self) -> dict[str, Any]:
         stages = tuple(
-            Stage(duration_ms=parse_duration_ms(str(d)), target=float(t))
+            Stage(duration_ms=self._parse(d, "stages"), target=float(t))
             for d, t in self.stages
         )
-        return [
-            Scenario(
-                name=f"{name}-0",
-                function=name,
-                image_tag=settings.functions[name].image_tag,
-                executor="ramping-arrival-rate",
-                start_ms=0,
-                duration_ms=self._duration_ms(),
-                rate=None,
-                start_rate=float(self.start_rate),
-                stages=stages,
-                preallocated_vus=self.preallocated_vus,
-                max_vus=max(self.max_vus, self.preallocated_vus),
-            )
-            for name in functions
-        ]
+        return {
+            "executor": "ramping-arrival-rate",
+            "rate": None,
+            "start_rate": float(self.start_rate),
+            "stages": stages,
+        }

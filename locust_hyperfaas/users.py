@@ -105,6 +105,7 @@ class HyperFaaSUser(User):
     def _row(
         self, run: Run, ticket: Ticket | None, result: CallResult
     ) -> RequestRecord:
+        """The row of a finished call, with its planned instant and trailers."""
         trailers = result.trailers
         scheduled_ns = ticket.scheduled_ns if ticket else None
         return RequestRecord(
@@ -137,28 +138,15 @@ class HyperFaaSUser(User):
     def _record_cancelled(
         self, run: Run, ticket: Ticket | None, payload: Payload, started_ns: int
     ) -> None:
-        scheduled_ns = ticket.scheduled_ns if ticket else None
-        self.runtime.record(
-            RequestRecord(
-                request_id=self.runtime.next_request_id(),
-                run_id=run.run_id,
-                function=self.function,
-                function_id=run.function_ids[self.function],
-                image_tag=run.image_tags[self.function],
-                scenario=ticket.scenario if ticket else "",
-                worker=self.runtime.worker_name,
-                status=STATUS_CANCELLED,
-                error="the run stopped while the call was in flight",
-                start_ns=started_ns,
-                scheduled_ns=scheduled_ns,
-                sent_ns=started_ns,
-                lateness_ms=None
-                if scheduled_ns is None
-                else (started_ns - scheduled_ns) / 1e6,
-                latency_ms=(time.time_ns() - started_ns) / 1e6,
-                request_bytes=len(payload.data),
-            )
+        cancelled = CallResult(
+            status=STATUS_CANCELLED,
+            error="the run stopped while the call was in flight",
+            data=b"",
+            sent_ns=started_ns,
+            latency_ms=(time.time_ns() - started_ns) / 1e6,
+            request_bytes=len(payload.data),
         )
+        self.runtime.record(self._row(run, ticket, cancelled))
 
 
 def user_class_for(name: str) -> type[HyperFaaSUser]:
