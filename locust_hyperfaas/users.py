@@ -88,7 +88,10 @@ class HyperFaaSUser(User):
             self._record_cancelled(run, ticket, payload, started_ns)
             raise
         if result.ok:
-            problem = self.spec.check_response(payload, result.data)
+            try:
+                problem = self.spec.check_response(payload, result.data)
+            except Exception as exc:
+                problem = f"the response check failed: {exc!r}"
             if problem:
                 result.error = f"unexpected response: {problem}"
         self.environment.events.request.fire(

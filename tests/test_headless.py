@@ -237,3 +237,23 @@ def test_the_report_of_a_real_run_has_every_table_and_plot(tmp_path):
         data = (out / plot).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
     assert (out / "report.html").stat().st_size > 10000
+
+
+def test_settings_can_live_in_a_locust_conf_file(tmp_path, emulator):
+    conf = tmp_path / "locust.conf"
+    conf.write_text(
+        "headless = true\n"
+        f"host = {emulator.address}\n"
+        "workload-seed = 99\n"
+        "total-test-duration = 2s\n"
+        "echo-max-scenarios = 0\n"
+        "thumbnailer-max-scenarios = 0\n"
+        "bfs-image-tag = registry.local/bfs:conf\n"
+    )
+    run = run_locust(tmp_path, MIX, args=("--config", str(conf)))
+
+    assert run.returncode == 0, run.output
+    plan = json.loads((run.results / "generated_scenarios.json").read_text())
+    assert plan["metadata"]["seed"] == 99 and plan["metadata"]["totalDuration"] == "2s"
+    assert {s["function"] for s in plan["scenarios"].values()} == {"bfs"}
+    assert {row["image_tag"] for row in run.rows()} == {"registry.local/bfs:conf"}
