@@ -23,7 +23,8 @@ from test_headless import SMALL_WORKLOAD
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Locator, Page
 
-sync_api = pytest.importorskip("playwright.sync_api")
+from playwright import sync_api  # noqa: E402
+
 expect = sync_api.expect
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -43,10 +44,7 @@ RUN_END_LINE = re.compile(
 STARTUP_SEC = 20.0
 RUN_END_MS = 20_000
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM}"),
-]
+pytestmark = pytest.mark.slow
 
 
 @dataclass(frozen=True)
@@ -117,6 +115,10 @@ def _answers(url: str) -> bool:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    assert CHROMIUM.exists(), (
+        f"the web UI tests need Debian's Chromium at {CHROMIUM}: "
+        "apt-get install chromium (.ci/run does)"
+    )
     with sync_api.sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
             executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
