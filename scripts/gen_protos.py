@@ -40,7 +40,9 @@ def generate(out_dir: Path) -> list[Path]:
     for path in sorted(out_dir.glob("*_pb2*.py*")):
         text = path.read_text()
         for module in modules:
-            text = re.sub(rf"^import {module} as", f"from . import {module} as", text, flags=re.M)
+            text = re.sub(
+                rf"^import {module} as", f"from . import {module} as", text, flags=re.M
+            )
         path.write_text(HEADER + text)
         written.append(path)
     return written

@@ -217,7 +217,9 @@ def test_processes_two_runs_a_plan_and_exits_by_itself(tmp_path, emulator):
     assert len({row["worker"] for row in sent}) == 2
 
 
-def test_a_worker_that_leaves_mid_run_keeps_what_it_sent_and_the_run_goes_on(tmp_path, emulator):
+def test_a_worker_that_leaves_mid_run_keeps_what_it_sent_and_the_run_goes_on(
+    tmp_path, emulator
+):
     plan = write_plan(tmp_path / "plan.json", 9)
     cluster = Cluster(tmp_path, emulator.address, plan, workers=2)
     deadline = time.monotonic() + 30
@@ -235,15 +237,23 @@ def test_a_worker_that_leaves_mid_run_keeps_what_it_sent_and_the_run_goes_on(tmp
     assert cluster.db("SELECT count(*) FROM metrics") == [(served,)]
     last_by_worker: dict[str, int] = {}
     for row in sent:
-        last_by_worker[row["worker"]] = max(last_by_worker.get(row["worker"], 0), int(row["scheduled_ns"]))
+        last_by_worker[row["worker"]] = max(
+            last_by_worker.get(row["worker"], 0), int(row["scheduled_ns"])
+        )
     assert len(last_by_worker) == 2
     plan_start = min(int(row["scheduled_ns"]) for row in rows)
     ends = sorted((last - plan_start) / 1e9 for last in last_by_worker.values())
-    assert ends[0] < 6 and ends[1] > 8.5  # one left early, the other ran the plan to its end
+    assert (
+        ends[0] < 6 and ends[1] > 8.5
+    )  # one left early, the other ran the plan to its end
     assert "1 left" in cluster.output()
     # the departed worker's unsent share is recorded as dropped: nothing planned goes missing
     planned = planned_total(plan)
-    orphans = [row for row in rows if row["error"] == "the worker that was to send it left the run"]
+    orphans = [
+        row
+        for row in rows
+        if row["error"] == "the worker that was to send it left the run"
+    ]
     assert orphans
     assert abs(len(rows) - planned) <= 0.01 * planned
     per_instant = Counter((row["scenario"], row["scheduled_ns"]) for row in rows)
