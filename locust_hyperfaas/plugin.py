@@ -39,7 +39,7 @@ def _on_init(environment: Any, **_: Any) -> None:
         logger.error("%s", exc)
         sys.exit(2)
     if runtime.shape is not None:
-        from .shapes import PoolDispatcher
+        from .dispatch import PoolDispatcher
 
         environment.dispatcher_class = PoolDispatcher
     if runtime.role != "worker" and getattr(

@@ -111,3 +111,10 @@ def run_locust(
             process.kill()
             process.wait()
     return LocustRun(process.returncode, log.read_text(errors="replace"), results)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Keep Locust out of the test process: it patches the standard library
+    with gevent, which breaks the threaded gRPC servers other tests start.
+    Tests run Locust in child processes instead."""
+    assert "locust" not in sys.modules, "a test module imported locust at import time"

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 from conftest import run_locust
 
-from locust_hyperfaas.shapes import PoolCounts, PoolDispatcher
+from locust_hyperfaas.dispatch import PoolCounts, PoolDispatcher
 
 STEADY = textwrap.dedent(
     """
