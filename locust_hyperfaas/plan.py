@@ -607,6 +607,15 @@ def _summary(plan: Plan, settings: Settings) -> str:
     return "\n".join(lines)
 
 
+def _print(text: str) -> None:
+    """Print to stdout; a reader that stops early (``| head``) is not an error."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        # Point stdout at devnull so the interpreter's final flush stays quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def main(argv: Sequence[str] | None = None, prog: str = "locust-hyperfaas plan") -> int:
     """Print the plan the settings give (environment, then flags) as JSON."""
     parser = argparse.ArgumentParser(
@@ -646,9 +655,9 @@ def main(argv: Sequence[str] | None = None, prog: str = "locust-hyperfaas plan")
     if args.out:
         write_plan(args.out, plan, metadata)
     if args.summary:
-        print(_summary(plan, settings))
+        _print(_summary(plan, settings))
     elif not args.out:
-        print(json.dumps(plan_to_json(plan, metadata), indent=2))
+        _print(json.dumps(plan_to_json(plan, metadata), indent=2))
     return 0
 
 

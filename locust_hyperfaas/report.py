@@ -231,7 +231,10 @@ def _load_calls(conn: sqlite3.Connection, run_id: str, t0_ns: int) -> _Calls:
     rows = cursor.execute(
         """
         SELECT COALESCE(function, service, '') AS function,
-               COALESCE(scenario, ''), status, grpc_req_duration, lateness_ms,
+               COALESCE(scenario, ''),
+               CASE WHEN status = 'OK' AND COALESCE(error, '') != ''
+                    THEN 'OK with error' ELSE status END,
+               grpc_req_duration, lateness_ms,
                (gotresponsetimestamp - callqueuedtimestamp) / 1e6,
                (COALESCE(sent_ns, CAST(round(timestamp * 1e9) AS INTEGER),
                          scheduled_ns) - ?) / 1e9 AS t,

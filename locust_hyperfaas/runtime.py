@@ -29,12 +29,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import gevent
 from gevent.event import Event
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
 from . import __version__
 from .client import LeafClient, parse_address
 from .config import Settings, settings_from_options
-from .exceptions import HyperFaaSError, SinkError
+from .exceptions import HyperFaaSError, SetupError, SinkError
 from .functions import registry
 from .plan import Plan, build_metadata, plan_to_json
 from .recording.recorder import Forwarder, Recorder
@@ -93,6 +93,11 @@ class Run:
     drops_logged: int = 0
 
     def scenario_function(self, scenario: str) -> str:
+        """The function a scenario of this run's plan calls."""
+        if self.plan is not None:
+            for candidate in self.plan.scenarios:
+                if candidate.name == scenario:
+                    return candidate.function
         return scenario.rsplit("-", 1)[0]
 
 
@@ -266,28 +271,33 @@ class Runtime:
         )
         functions = [name for name in registry() if name in functions]
         image_tags = {name: self._image_tag(name, plan) for name in functions}
-        function_ids = self._function_ids(functions, image_tags)
-
-        _warm_up(function_ids)
         seed = plan.seed if plan is not None else settings.seed
         started = datetime.now(UTC)
         run_id = f"{started:%Y%m%dT%H%M%SZ}-seed{seed}-{uuid.uuid4().hex[:4]}"
-        lead = LEAD_DISTRIBUTED_SEC if self.role == "master" else LEAD_LOCAL_SEC
         run = Run(
             run_id=run_id,
             plan=plan,
-            function_ids=function_ids,
+            function_ids={},
             image_tags=image_tags,
-            plan_start_ns=time.time_ns() + int(lead * 1e9),
+            plan_start_ns=0,
             address=address,
             call_timeout_s=settings.call_timeout_s,
             arrivals=settings.arrivals,
             seed=seed,
         )
         run.results_dir = Path(settings.results_dir or Path("results") / run_id)
+        try:
+            function_ids = self._function_ids(functions, image_tags)
+        except SetupError:
+            self._record_failed_run(run, settings)
+            raise
+        run.function_ids = function_ids
         run.results_dir.mkdir(parents=True, exist_ok=True)
         self.last_results_dir = run.results_dir
 
+        _warm_up(function_ids)
+        lead = LEAD_DISTRIBUTED_SEC if self.role == "master" else LEAD_LOCAL_SEC
+        run.plan_start_ns = time.time_ns() + int(lead * 1e9)
         metadata = build_metadata(plan, settings, function_ids) if plan else {}
         plan_json = plan_to_json(plan, metadata) if plan else {}
         if plan is not None:
@@ -310,6 +320,15 @@ class Runtime:
         else:
             self._start_clocks(run)
         self.run_ready.set()
+
+    def _record_failed_run(self, run: Run, settings: Settings) -> None:
+        """Leave a trace of a run that could not start: its row says failed."""
+        assert run.results_dir is not None
+        run.results_dir.mkdir(parents=True, exist_ok=True)
+        run.failed = True
+        run.recorder = self._open_recorder(run, settings, {})
+        self.run = run
+        self.finish_run()
 
     def _image_tag(self, name: str, plan: Plan | None) -> str:
         if plan is not None:
@@ -396,7 +415,7 @@ class Runtime:
                     for name in run.function_ids
                 ],
             )
-            if run.plan is not None:
+            if run.plan is not None and not run.failed:
                 database.write_scenarios(run.run_id, _scenario_rows(run, ScenarioRow))
             sinks["SQLite"] = database
         except (SinkError, OSError) as exc:
@@ -525,9 +544,11 @@ class Runtime:
     # ------------------------------------------------------ messages: master side
 
     def _active_workers(self) -> list[str]:
-        runner = self.environment.runner
-        nodes = runner.clients.ready + runner.clients.spawning + runner.clients.running
-        return sorted(node.id for node in nodes)
+        """Connected workers. One counts as gone only once Locust has removed it
+        (it quit, after sending its last rows) or marked it missing (no
+        heartbeat): a worker that is still stopping may have calls in flight."""
+        clients = self.environment.runner.clients.all
+        return sorted(node.id for node in clients if node.state != STATE_MISSING)
 
     def _send(
         self, msg_type: str, data: dict[str, Any], client_id: str | None = None

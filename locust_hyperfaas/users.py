@@ -79,7 +79,14 @@ class HyperFaaSUser(User):
 
     def call_once(self, run: Run, ticket: Ticket | None) -> CallResult | None:
         """Make one call, fire Locust's request event and record the row."""
-        payload = self.spec.make_payload(self.rng)
+        # A planned call's payload depends only on the seed, the scenario and
+        # the call's index, so the same plan sends the same bytes every run.
+        rng = (
+            random.Random(f"{run.seed}:{ticket.scenario}:{ticket.index}")
+            if ticket
+            else self.rng
+        )
+        payload = self.spec.make_payload(rng)
         function_id = run.function_ids[self.function]
         started_ns = time.time_ns()
         try:

@@ -11,6 +11,7 @@ from pathlib import Path
 from conftest import BIN, LOCUSTFILES, run_locust
 
 from locust_hyperfaas.emulator import EmulatorProcess
+from locust_hyperfaas.report import build_report
 
 MIX = LOCUSTFILES / "mix.py"
 SMALL_WORKLOAD = {
@@ -156,6 +157,12 @@ def test_locust_counts_each_call_once_and_groups_failures_by_status_and_details(
         ),
     }
     assert all(value > 0 for value in failures.values())
+    report = build_report(run.results / "metrics.db", out_dir=tmp_path / "report")
+    assert report.failures == len(failed)
+    assert report.functions["echo"].failures == {
+        "UNAVAILABLE": failures["UNAVAILABLE: injected failure"],
+        "OK with error": failures["function error: injected function error"],
+    }
 
 
 def test_existing_function_ids_are_reused_instead_of_created(tmp_path, emulator):
@@ -200,13 +207,15 @@ def test_poisson_arrivals_keep_the_mean_rate_and_the_seed(tmp_path, emulator):
         for i in range(2)
     ]
 
-    offsets = []
+    offsets, payloads = [], []
     for run in runs:
         assert run.returncode == 0, run.output
-        rows = run.rows()
-        start = min(int(row["scheduled_ns"]) for row in rows)
-        offsets.append(sorted(int(row["scheduled_ns"]) - start for row in rows))
+        rows = sorted(run.rows(), key=lambda row: int(row["scheduled_ns"]))
+        start = int(rows[0]["scheduled_ns"])
+        offsets.append([int(row["scheduled_ns"]) - start for row in rows])
+        payloads.append([row["request_bytes"] for row in rows])
     assert offsets[0] == offsets[1]
+    assert payloads[0] == payloads[1]  # the same seed sends the same bytes
     gaps = {b - a for a, b in zip(offsets[0], offsets[0][1:], strict=False)}
     assert len(gaps) > len(offsets[0]) // 2  # not evenly spaced
 

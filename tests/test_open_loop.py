@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import LOCUSTFILES, run_locust
+from conftest import LOCUSTFILES, free_port, run_locust
 from test_headless import SMALL_WORKLOAD
 
 from locust_hyperfaas.emulator import EmulatorProcess
@@ -214,3 +214,28 @@ def test_two_runs_appended_to_one_database_stay_apart(tmp_path, emulator):
     assert per_run[runs[0][0]] == len(
         [r for r in first.rows() if r["status"] != "DROPPED"]
     )
+
+
+def test_a_leaf_that_cannot_be_reached_fails_the_run_and_says_so(tmp_path):
+    port = free_port()
+    env = {**SMALL_WORKLOAD, "HYPERFAAS_CALL_TIMEOUT": "3"}
+    run = run_locust(
+        tmp_path,
+        MIX,
+        args=("--headless", "--host", f"127.0.0.1:{port}"),
+        timeout=60,
+        **env,
+    )
+
+    assert run.returncode == 2, run.output
+    assert (
+        f"Cannot start the run: CreateFunction for hyperfaas-bfs-json:latest at 127.0.0.1:{port} failed: UNAVAILABLE"
+        in run.output
+    )
+    assert "Traceback" not in run.output
+    (db,) = run.results.glob("**/metrics.db")
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT status, target FROM runs").fetchall() == [
+            ("failed", f"127.0.0.1:{port}")
+        ]
+        assert conn.execute("SELECT count(*) FROM metrics").fetchone() == (0,)
