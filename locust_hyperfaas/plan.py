@@ -591,9 +591,7 @@ def _summary(plan: Plan, settings: Settings) -> str:
             rates = " > ".join(
                 f"{r:g}" for r in [s.per_second(s.start_rate or 0), *targets]
             )
-        calls = str(planned_count(s))
-        if settings.arrivals != "even":
-            calls = f"~{calls}"
+        calls = str(planned_count(s, mode=settings.arrivals, seed=plan.seed))
         start, duration = (
             format_duration_ms(s.start_ms),
             format_duration_ms(s.duration_ms),
