@@ -42,9 +42,11 @@ def _on_init(environment: Any, **_: Any) -> None:
         from .dispatch import PoolDispatcher
 
         environment.dispatcher_class = PoolDispatcher
-    if runtime.role != "worker" and getattr(
-        environment.parsed_options, "headless", False
-    ):
+    if runtime.role == "worker":
+        # Locust's own quitting listener tells the master this worker is gone;
+        # registered later, this one runs first (quitting fires in reverse).
+        environment.events.quitting.add_listener(lambda **_: runtime.drain())
+    elif getattr(environment.parsed_options, "headless", False):
         signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
 
 

@@ -735,7 +735,12 @@ def build_report(
         (first_scenario_ns,) = conn.execute(
             "SELECT min(start_ns) FROM scenarios WHERE run_id = ?", (run_id,)
         ).fetchone()
-        t0_ns = min(run["started_ns"], first_scenario_ns or run["started_ns"])
+        # Time 0 of the plots is the plan's first instant, so per-second bins
+        # line up with the plan; k6 imports keep the earlier of the two.
+        if first_scenario_ns is not None and run["source"] == "locust":
+            t0_ns = first_scenario_ns
+        else:
+            t0_ns = min(run["started_ns"], first_scenario_ns or run["started_ns"])
         scenarios = _scenarios(conn, run_id, t0_ns)
         calls = _load_calls(conn, run_id, t0_ns)
         dropped = {

@@ -756,12 +756,21 @@ class Runtime:
         run.assignment.change(data["effective_ms"], data["index"], data["count"])
 
     def _on_flush(self, environment: Environment, msg: Any, **_: Any) -> None:
+        self.drain()
+
+    def drain(self) -> None:
+        """On a worker: stop sending, let calls in flight end, send every row.
+
+        Runs when the master asks for the last rows, and when this worker
+        quits (before Locust tells the master it is gone, so that the master
+        has its rows before it hands its share to the others).
+        """
         run = self.run
         if run is None or run.forwarder is None:
             return
         for clock in run.clocks.values():
             clock.stop()
-        deadline = time.monotonic() + (environment.stop_timeout or 0)
+        deadline = time.monotonic() + (self.environment.stop_timeout or 0)
         for pool in run.pools.values():
             while pool.busy and time.monotonic() < deadline:
                 pool.became_idle.wait(timeout=max(0.0, deadline - time.monotonic()))
@@ -799,7 +808,19 @@ class Runtime:
                 seed=run.seed,
             )
             run.clocks[function] = clock
-            clock.start()
+            clock.start(
+                on_error=lambda exc, f=function: self._clock_failed(run, f, exc)
+            )
+
+    def _clock_failed(self, run: Run, function: str, exc: BaseException) -> None:
+        run.failed = True
+        self.environment.process_exit_code = 2
+        logger.error(
+            "The arrival clock of %s stopped (%r): the rest of its plan is not sent, "
+            "and the run is marked failed.",
+            function,
+            exc,
+        )
 
     def pool(self, function: str) -> VuPool | None:
         run = self.run
