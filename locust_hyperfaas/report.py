@@ -579,7 +579,7 @@ def _plot_rate(
         ax.set_ylim(bottom=0)
         ax.legend(loc="lower right", fontsize="small")
         ax.grid(alpha=0.3)
-    axes[-1].set_xlabel("time since run start (s)")
+    axes[-1].set_xlabel("time since the start of the plan (s)")
     return _save(fig, path)
 
 
@@ -607,7 +607,7 @@ def _plot_latency(path: Path, names: Sequence[str], calls: _Calls) -> Path:
         ax.set_title(name or "no functions")
         ax.set_ylabel("latency (ms)")
         ax.grid(alpha=0.3, which="both")
-    axes[-1].set_xlabel("time since run start (s)")
+    axes[-1].set_xlabel("time since the start of the plan (s)")
     return _save(fig, path)
 
 
@@ -630,7 +630,7 @@ def _plot_instances(path: Path, names: Sequence[str], calls: _Calls) -> Path:
         ax.set_ylim(bottom=0)
         ax.yaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
-    axes[-1].set_xlabel("time since run start (s)")
+    axes[-1].set_xlabel("time since the start of the plan (s)")
     return _save(fig, path)
 
 
