@@ -72,6 +72,23 @@ def test_mix_records_every_call_the_embedded_emulator_served(tmp_path):
     assert db_rows(db, "SELECT count(*) FROM metrics") == [(stats["served"],)]
     assert db_rows(db, "SELECT status FROM runs") == [("finished",)]
     assert db_rows(db, "PRAGMA integrity_check") == [("ok",)]
+    # what the k6-era analysis did: group by image tag (and scenario)
+    groups = db_rows(
+        db,
+        "SELECT image_tag, count(*), avg(grpc_req_duration), avg(data_sent),"
+        " avg(data_received) FROM metrics GROUP BY image_tag ORDER BY image_tag",
+    )
+    assert [g[0] for g in groups] == sorted(tags.values())
+    by_tag = {g[0]: g[1:] for g in groups}
+    echo_calls, echo_ms, echo_sent, echo_received = by_tag["hyperfaas-echo:latest"]
+    assert (
+        512 <= echo_sent <= 2048 and echo_received == echo_sent and 0 < echo_ms < 1000
+    )
+    assert by_tag["hyperfaas-bfs-json:latest"][2] < 40  # {"Size": 100, "Seed": n}
+    assert by_tag["hyperfaas-thumbnailer-json:latest"][2] > 20000  # base64 JPEG
+    assert sum(g[1] for g in groups) == stats["served"]
+    scenarios = db_rows(db, "SELECT DISTINCT image_tag, scenario FROM metrics")
+    assert len(scenarios) == len(plan["scenarios"])
 
 
 def test_a_run_against_a_given_host_creates_three_functions_with_their_resources(
