@@ -85,7 +85,7 @@ class Run:
     assignment: Assignment = field(default_factory=Assignment)
     workers: list[str] = field(default_factory=list)
     assignments: dict[str, Assignment] = field(default_factory=dict)
-    last_scheduled_ns: dict[str, int] = field(default_factory=dict)
+    last_scheduled_ns: dict[tuple[str, str], int] = field(default_factory=dict)
     finals: set[str] = field(default_factory=set)
     all_finals: Event = field(default_factory=Event)
     completed: bool = False
@@ -455,8 +455,9 @@ class Runtime:
             dropped = run.recorder.dropped
             if dropped > run.drops_logged:
                 logger.warning(
-                    "%d planned calls dropped in the last %.0f s (no free VU); %d in all. "
-                    "Raise the max VUs if the target keeps up.",
+                    "%d planned calls dropped in the last %.0f s; %d in all. Calls are "
+                    "dropped when no VU is free (raise the max VUs if the target keeps "
+                    "up) or when the worker that was to send them left.",
                     dropped - run.drops_logged,
                     DROP_WARNING_INTERVAL_SEC,
                     dropped,
@@ -654,12 +655,11 @@ class Runtime:
             return
         accepted = [row for row in rows if row.run_id == run.run_id]
         run.recorder.add_many(accepted)
-        scheduled = [
-            row.scheduled_ns for row in accepted if row.scheduled_ns is not None
-        ]
-        if scheduled:
-            last = run.last_scheduled_ns.get(msg.node_id, 0)
-            run.last_scheduled_ns[msg.node_id] = max(last, *scheduled)
+        last = run.last_scheduled_ns
+        for row in accepted:
+            if row.scheduled_ns is not None:
+                key = (msg.node_id, row.scenario)
+                last[key] = max(last.get(key, 0), row.scheduled_ns)
         if data.get("final"):
             run.finals.add(msg.node_id)
             self._check_finals(run)
@@ -667,32 +667,32 @@ class Runtime:
     def _record_orphans(self, run: Run, worker: str, until_ms: float) -> None:
         """Record as dropped the calls a departed worker owned but never sent.
 
-        They are its share of the instants after the last one it reported and
-        before the others take over its share.
+        They are its share of each scenario's instants after the last one it
+        reported for that scenario and before the others take over its share.
         """
         from .arrivals import arrival_offsets_ms
 
         assignment = run.assignments.pop(worker, None)
         if assignment is None or run.plan is None:
             return
-        last_ns = run.last_scheduled_ns.get(worker)
-        after_ms = -1.0 if last_ns is None else (last_ns - run.plan_start_ns) / 1e6
+        # Compare whole nanoseconds, as rows carry them: float offsets would
+        # count the last call it reported as unsent too.
         orphans = 0
         for scenario in run.plan.scenarios:
-            if (
-                scenario.start_ms + scenario.duration_ms <= after_ms
-                or scenario.start_ms >= until_ms
-            ):
+            key = (worker, scenario.name)
+            last_ns = run.last_scheduled_ns.get(key, run.plan_start_ns - 1)
+            after_ms = (last_ns - run.plan_start_ns) / 1e6 - 1.0
+            if scenario.start_ms + scenario.duration_ms <= after_ms:
                 continue
-            for k, offset_ms in enumerate(
-                arrival_offsets_ms(scenario, mode=run.arrivals, seed=run.seed)
-            ):
+            if scenario.start_ms >= until_ms:
+                continue
+            offsets = arrival_offsets_ms(scenario, mode=run.arrivals, seed=run.seed)
+            for k, offset_ms in enumerate(offsets):
                 if offset_ms >= until_ms:
                     break
-                if offset_ms > after_ms and assignment.owns(k, offset_ms):
-                    ticket = Ticket(
-                        scenario.name, k, run.plan_start_ns + round(offset_ms * 1e6)
-                    )
+                scheduled_ns = run.plan_start_ns + round(offset_ms * 1e6)
+                if scheduled_ns > last_ns and assignment.owns(k, offset_ms):
+                    ticket = Ticket(scenario.name, k, scheduled_ns)
                     self.record_drop(
                         ticket,
                         "the worker that was to send it left the run",

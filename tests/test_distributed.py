@@ -258,3 +258,26 @@ def test_a_worker_that_leaves_mid_run_keeps_what_it_sent_and_the_run_goes_on(
     assert abs(len(rows) - planned) <= 0.01 * planned
     per_instant = Counter((row["scenario"], row["scheduled_ns"]) for row in rows)
     assert max(per_instant.values()) == 1
+
+
+def test_a_worker_that_crashes_leaves_every_planned_call_recorded_once(
+    tmp_path, emulator
+):
+    plan = write_plan(tmp_path / "plan.json", 10)
+    cluster = Cluster(tmp_path, emulator.address, plan, workers=2)
+    deadline = time.monotonic() + 30
+    while emulator.stats()["served"] < 100 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    cluster.workers[1].send_signal(signal.SIGKILL)
+    code = cluster.wait()
+    emulator.stop()
+
+    assert code == 0, cluster.output()
+    rows = cluster.rows()
+    per_instant = Counter((row["scenario"], row["scheduled_ns"]) for row in rows)
+    assert max(per_instant.values()) == 1
+    planned = planned_total(plan)
+    assert abs(len(rows) - planned) <= 0.01 * planned
+    sent = [row for row in rows if row["status"] != "DROPPED"]
+    # calls in flight when it died were served but never reported
+    assert emulator.stats()["served"] - len(sent) < 40
