@@ -269,7 +269,10 @@ class Setting:
 
 WHOLE = "a whole number of 0 or more"
 POSITIVE = "a whole number of 1 or more"
-RATE = "a number of 0 or more (calls per second)"
+# Far above what one process sends (a few thousand calls/s); a larger value
+# is a typo that would plan billions of calls.
+MAX_RATE = 100_000
+RATE = f"a number from 0 to {MAX_RATE:,} (calls per second)"
 DURATION = "a duration above 0 such as 60s, 15m, 1h30m or 500ms"
 
 
@@ -347,7 +350,7 @@ def _global_settings() -> list[Setting]:
             "1",
             "Lowest start rate of a ramping scenario (calls/s)",
             RATE,
-            _number(0),
+            _number(0, MAX_RATE),
         ),
         _global(
             "RAMPING_START_RATE_MAX",
@@ -355,7 +358,7 @@ def _global_settings() -> list[Setting]:
             "5",
             "Highest start rate of a ramping scenario (calls/s)",
             RATE,
-            _number(0),
+            _number(0, MAX_RATE),
         ),
         _global(
             "PERSIST_GENERATION",
@@ -408,7 +411,7 @@ def _function_settings(function: _FunctionDefaults) -> list[Setting]:
             5,
             "lowest constant rate (calls/s)",
             RATE,
-            _number(0),
+            _number(0, MAX_RATE),
         ),
         setting(
             "CONSTANT_RATE_MAX",
@@ -416,7 +419,7 @@ def _function_settings(function: _FunctionDefaults) -> list[Setting]:
             20,
             "highest constant rate (calls/s)",
             RATE,
-            _number(0),
+            _number(0, MAX_RATE),
         ),
         setting(
             "BURST_TARGET_RATE_MIN",
@@ -424,7 +427,7 @@ def _function_settings(function: _FunctionDefaults) -> list[Setting]:
             10,
             "lowest rate a ramp ends at (calls/s)",
             RATE,
-            _number(0),
+            _number(0, MAX_RATE),
         ),
         setting(
             "BURST_TARGET_RATE_MAX",
@@ -432,7 +435,7 @@ def _function_settings(function: _FunctionDefaults) -> list[Setting]:
             40,
             "highest rate a ramp ends at (calls/s)",
             RATE,
-            _number(0),
+            _number(0, MAX_RATE),
         ),
         setting(
             "IMAGE_TAG",

@@ -362,6 +362,7 @@ def plan_from_json(
     order = {name: index for index, name in enumerate(image_tags)}
     scenarios.sort(key=lambda s: (order[s.function], s.start_ms, s.name))
     _check_no_overlap(scenarios, source)
+    _check_one_image_per_function(scenarios, source)
 
     seed = metadata.get("seed", 0 if settings is None else settings.seed)
     if isinstance(seed, str) and seed.isdigit():
@@ -416,6 +417,20 @@ def _check_no_overlap(scenarios: Sequence[Scenario], source: str) -> None:
             )
         if before is None or scenario.end_ms > before.end_ms:
             previous[scenario.function] = scenario
+
+
+def _check_one_image_per_function(scenarios: Sequence[Scenario], source: str) -> None:
+    # One function is created per name and run, so one image tag serves them all.
+    first: dict[str, Scenario] = {}
+    for scenario in scenarios:
+        seen = first.setdefault(scenario.function, scenario)
+        if scenario.image_tag != seen.image_tag:
+            raise PlanError(
+                f"{source}: scenario {scenario.name!r} has imageTag "
+                f"{scenario.image_tag!r} but scenario {seen.name!r} of the same "
+                f"function {scenario.function!r} has {seen.image_tag!r}; one function "
+                "is created per run, so its scenarios must share one image tag"
+            )
 
 
 class _ScenarioReader:
@@ -651,7 +666,14 @@ def main(argv: Sequence[str] | None = None, prog: str = "locust-hyperfaas plan")
 
     metadata = build_metadata(plan, settings, settings.function_ids)
     if args.out:
-        write_plan(args.out, plan, metadata)
+        folder = Path(args.out).resolve().parent
+        try:
+            if not folder.is_dir():
+                raise FileNotFoundError(f"no folder {folder}")
+            write_plan(args.out, plan, metadata)
+        except OSError as exc:
+            print(f"{prog}: error: cannot write {args.out}: {exc}", file=sys.stderr)
+            return 2
     if args.summary:
         _print(_summary(plan, settings))
     elif not args.out:

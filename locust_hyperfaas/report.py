@@ -849,6 +849,12 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     except ReportError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        print(
+            f"{parser.prog}: error: cannot write the report to {args.out}: {exc}",
+            file=sys.stderr,
+        )
+        return 2
 
     print(result.markdown)
     print(f"Report written to {result.markdown_path} and {result.html_path}.")

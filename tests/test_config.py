@@ -465,3 +465,14 @@ def test_importing_the_modules_does_not_import_locust_or_gevent():
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     )
     assert completed.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["ECHO_CONSTANT_RATE_MAX", "BFS_BURST_TARGET_RATE_MAX", "RAMPING_START_RATE_MAX"],
+)
+def test_a_rate_above_the_ceiling_is_refused_as_a_typo(name):
+    with pytest.raises(
+        ConfigError, match=rf"{name} .* expected a number from 0 to 100,000"
+    ):
+        load_settings({name: "1e6"})

@@ -648,3 +648,28 @@ def test_environment_settings_reach_the_plan_command(
     assert main(["--total-test-duration", "40s"], prog="plan") == 0
     metadata = json.loads(capsys.readouterr().out)["metadata"]
     assert (metadata["seed"], metadata["totalDuration"]) == (5, "40s")
+
+
+def test_a_plan_file_with_two_image_tags_for_one_function_is_refused(tmp_path):
+    path = tmp_path / "plan.json"
+    body = {
+        "executor": "constant-arrival-rate",
+        "function": "echo",
+        "rate": 1,
+        "duration": "1s",
+        "preAllocatedVUs": 1,
+    }
+    path.write_text(
+        json.dumps(
+            {
+                "scenarios": {
+                    "echo-1": {**body, "startTime": "0s", "imageTag": "a:1"},
+                    "echo-2": {**body, "startTime": "1s", "imageTag": "b:1"},
+                }
+            }
+        )
+    )
+    with pytest.raises(
+        PlanError, match=r"'echo-2' has imageTag 'b:1' but scenario 'echo-1'"
+    ):
+        load_plan(path)
