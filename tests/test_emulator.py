@@ -6,6 +6,7 @@ import base64
 import datetime
 import io
 import json
+import os
 import random
 import re
 import signal
@@ -660,3 +661,33 @@ def test_shutdown_ends_the_emulator_threads():
         time.sleep(0.02)
 
     assert emulator_threads() - before == set()
+
+
+def test_an_emulator_started_for_a_process_stops_when_that_process_dies(tmp_path):
+    script = (
+        "import time\n"
+        "from locust_hyperfaas.emulator import EmulatorProcess\n"
+        "e = EmulatorProcess.start()\n"
+        "print(e.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True
+    )
+    child = int(parent.stdout.readline())
+    parent.kill()
+    parent.wait()
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        status = Path(f"/proc/{child}/status")
+        try:
+            state = status.read_text().split("State:")[1].split()[0]
+        except (FileNotFoundError, IndexError):
+            break
+        if state == "Z":  # exited, waiting to be reaped by init
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(child, signal.SIGKILL)
+        raise AssertionError("the emulator outlived the process that started it")

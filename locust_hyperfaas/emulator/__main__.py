@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import signal
 import sys
 import threading
@@ -128,6 +129,12 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     add("--seed", type=_integer, default=None, help="seed of the fault draws")
     add("--stats-file", default=None, help="JSON file the call counts are kept in")
     add(
+        "--parent-pid",
+        type=_integer,
+        default=0,
+        help="stop when this process is gone (0: never); set by EmulatorProcess",
+    )
+    add(
         "--log-level",
         type=str.upper,
         choices=LOG_LEVELS,
@@ -202,7 +209,11 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         print(LISTENING_MESSAGE.format(address=state.address), flush=True)
 
         while not stop_requested.wait(0.5):
-            pass
+            if args.parent_pid and os.getppid() != args.parent_pid:
+                logging.getLogger(__name__).info(
+                    "The process that started the emulator is gone; stopping."
+                )
+                break
         shutdown(server, state, SHUTDOWN_GRACE_SEC)
     finally:
         for signum, handler in previous_handlers.items():

@@ -82,6 +82,7 @@ class EmulatorProcess:
             *(sys.executable, "-m", "locust_hyperfaas.emulator"),
             *("--host", host, "--port", str(port)),
             *("--stats-file", os.fspath(stats_file)),
+            *("--parent-pid", str(os.getpid())),
             *extra_args,
         ]
 
