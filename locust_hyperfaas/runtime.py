@@ -218,6 +218,11 @@ class Runtime:
                 self.settings, self.functions_in_use()
             )
             if not self._prepared_plan.scenarios:
+                if self.settings.plan_path:
+                    raise HyperFaaSError(
+                        f"the plan file {self.settings.plan_path} has no scenario for "
+                        f"the functions of this locustfile ({', '.join(self.functions_in_use())})"
+                    )
                 raise HyperFaaSError(
                     "the plan has no scenarios: every function is disabled "
                     "(a *_MAX_SCENARIOS of 0) or not in the locustfile"
@@ -306,6 +311,12 @@ class Runtime:
         self.run = run
         self._start_run_greenlets()
 
+        if settings.plan_path:
+            logger.info(
+                "Running the plan file %s as it is: the plan-generation settings "
+                "(TOTAL_TEST_DURATION, *_SCENARIOS, rates, VUs) are not used.",
+                settings.plan_path,
+            )
         if plan is not None:
             logger.info(
                 "Run %s: %d scenarios over %.1f s (seed %s); results in %s",

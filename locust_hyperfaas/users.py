@@ -156,6 +156,14 @@ class HyperFaaSUser(User):
             latency_ms=(time.time_ns() - started_ns) / 1e6,
             request_bytes=len(payload.data),
         )
+        self.environment.events.request.fire(
+            request_type="grpc",
+            name=self.function,
+            response_time=cancelled.latency_ms,
+            response_length=0,
+            exception=CallFailure(cancelled.failure_message),
+            context={"scenario": ticket.scenario if ticket else ""},
+        )
         self.runtime.record(self._row(run, ticket, cancelled))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import sqlite3
 from collections import Counter
@@ -239,3 +240,40 @@ def test_a_leaf_that_cannot_be_reached_fails_the_run_and_says_so(tmp_path):
             ("failed", f"127.0.0.1:{port}")
         ]
         assert conn.execute("SELECT count(*) FROM metrics").fetchone() == (0,)
+
+
+def test_calls_cut_off_by_the_stop_timeout_are_recorded_as_cancelled(tmp_path):
+    plan = write_plan(
+        tmp_path / "plan.json", {"echo-0": constant("echo", 20, "2s", 60, 60)}, "2s"
+    )
+    with EmulatorProcess.start(
+        extra_args=("--cold-start-ms", "0", "--extra-latency-ms", "4000")
+    ) as slow:
+        run = run_locust(
+            tmp_path,
+            LOCUSTFILES / "echo.py",
+            args=(
+                "--headless",
+                "--host",
+                slow.address,
+                "--plan",
+                str(plan),
+                "--stop-timeout",
+                "1",
+            ),
+            timeout=60,
+        )
+
+    rows = run.rows()
+    by_status = Counter(row["status"] for row in rows)
+    assert by_status["CANCELLED"] == 40 and len(rows) == 40
+    assert all(
+        row["error"] == "the run stopped while the call was in flight" for row in rows
+    )
+    assert all(float(row["latency_ms"]) >= 900 for row in rows)
+    # Locust counts them as failures too (its error report at the end)
+    report_line = (
+        r"\n40 +grpc echo: CANCELLED: the run stopped while the call was in flight"
+    )
+    assert re.search(report_line, run.output)
+    assert run.returncode == 1

@@ -42,6 +42,7 @@ class Recorder:
         self._pending: list[RequestRecord] = []
         self._write_lock = threading.Lock()
         self._greenlet: gevent.Greenlet | None = None
+        self._stop = Event()
         self._on_close = on_close
         self.closed = False
         self.rows_written = 0
@@ -73,8 +74,8 @@ class Recorder:
             self._greenlet = gevent.spawn(self._flush_loop)
 
     def _flush_loop(self) -> None:
-        while True:
-            gevent.sleep(FLUSH_INTERVAL_SEC)
+        # Never killed: a batch taken from the queue must reach the sinks.
+        while not self._stop.wait(FLUSH_INTERVAL_SEC):
             self.flush()
 
     def flush(self) -> None:
@@ -104,8 +105,9 @@ class Recorder:
         """Write everything still pending and close the sinks (idempotent)."""
         if self.closed:
             return
+        self._stop.set()
         if self._greenlet is not None and self._greenlet is not gevent.getcurrent():
-            self._greenlet.kill(block=True)
+            self._greenlet.join()
         self._greenlet = None
         self.flush()
         self.closed = True
@@ -127,6 +129,11 @@ class Recorder:
         batch, self._pending = self._pending, []
         self._write(batch)
         self.closed = True
+        if self._on_close is not None:
+            try:
+                self._on_close()
+            except Exception:
+                pass
         for sink in self._sinks.values():
             try:
                 sink.close()
@@ -147,6 +154,7 @@ class Forwarder:
         self._pending: list[tuple[Any, ...]] = []
         self._seq = 0
         self._greenlet: gevent.Greenlet | None = None
+        self._stop = Event()
         self.sent_rows = 0
         self.idle = Event()
         self.idle.set()
@@ -159,8 +167,8 @@ class Forwarder:
             self._greenlet = gevent.spawn(self._loop)
 
     def _loop(self) -> None:
-        while True:
-            gevent.sleep(FORWARD_INTERVAL_SEC)
+        # Never killed: rows taken from the queue must be sent.
+        while not self._stop.wait(FORWARD_INTERVAL_SEC):
             self.flush()
 
     def flush(self, final: bool = False) -> None:
@@ -184,6 +192,7 @@ class Forwarder:
                 break
 
     def stop(self) -> None:
+        self._stop.set()
         if self._greenlet is not None and self._greenlet is not gevent.getcurrent():
-            self._greenlet.kill(block=True)
+            self._greenlet.join()
         self._greenlet = None
