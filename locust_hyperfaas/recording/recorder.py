@@ -156,8 +156,6 @@ class Forwarder:
         self._greenlet: gevent.Greenlet | None = None
         self._stop = Event()
         self.sent_rows = 0
-        self.idle = Event()
-        self.idle.set()
 
     def add(self, row: RequestRecord) -> None:
         self._pending.append(row.as_tuple())
