@@ -47,6 +47,13 @@ def planned_total(plan_path: Path) -> int:
     return sum(planned_count(s) for s in load_plan(plan_path).scenarios)
 
 
+def wait_until_served(emulator, calls: int, timeout: float = 30) -> None:
+    """Return once the emulator has served `calls` calls (or after `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while emulator.stats()["served"] < calls and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 class Cluster:
     """One master and some workers, each a real `locust` process."""
 
@@ -143,9 +150,7 @@ def test_a_master_and_two_workers_send_the_plan_once_and_record_every_call(
 def test_sigterm_to_the_master_keeps_every_served_call(tmp_path, emulator):
     plan = write_plan(tmp_path / "plan.json", 60)
     cluster = Cluster(tmp_path, emulator.address, plan, workers=2)
-    deadline = time.monotonic() + 30
-    while emulator.stats()["served"] < 100 and time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait_until_served(emulator, 100)
     cluster.master.send_signal(signal.SIGTERM)
     cluster.wait(timeout=60)
     for worker in cluster.workers:
@@ -222,9 +227,7 @@ def test_a_worker_that_leaves_mid_run_keeps_what_it_sent_and_the_run_goes_on(
 ):
     plan = write_plan(tmp_path / "plan.json", 9)
     cluster = Cluster(tmp_path, emulator.address, plan, workers=2)
-    deadline = time.monotonic() + 30
-    while emulator.stats()["served"] < 100 and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until_served(emulator, 100)
     cluster.workers[1].send_signal(signal.SIGTERM)
     code = cluster.wait()
     emulator.stop()
@@ -265,9 +268,7 @@ def test_a_worker_that_crashes_leaves_every_planned_call_recorded_once(
 ):
     plan = write_plan(tmp_path / "plan.json", 10)
     cluster = Cluster(tmp_path, emulator.address, plan, workers=2)
-    deadline = time.monotonic() + 30
-    while emulator.stats()["served"] < 100 and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until_served(emulator, 100)
     cluster.workers[1].send_signal(signal.SIGKILL)
     code = cluster.wait()
     emulator.stop()
